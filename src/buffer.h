@@ -1,0 +1,24 @@
+/* A growable byte buffer. Plain malloc memory: whoever embeds one (a client or a
+ * boxed userdata) frees it, so a Lua error raised while it is in use leaks nothing. */
+#ifndef CBF_BUFFER_H
+#define CBF_BUFFER_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} cbf_buffer;
+
+void cbf_buffer_init(cbf_buffer *b);
+/* Make room for `extra` more bytes. 0 on success, -1 when out of memory. */
+int cbf_buffer_reserve(cbf_buffer *b, size_t extra);
+int cbf_buffer_append(cbf_buffer *b, const void *p, size_t n);
+int cbf_buffer_append_str(cbf_buffer *b, const char *s);
+/* Forget the contents; keep at most `keep_cap` bytes of capacity so one huge
+ * body does not pin its memory for the life of the owner. */
+void cbf_buffer_reset(cbf_buffer *b, size_t keep_cap);
+void cbf_buffer_free(cbf_buffer *b);
+
+#endif

@@ -1,0 +1,19 @@
+/* Structured errors: tables with the functions.Error metatable. */
+#ifndef CBF_ERROR_H
+#define CBF_ERROR_H
+
+#include <stddef.h>
+#include "compat.h"
+
+#define CBF_ERROR_MT "cloudbase.functions.Error"
+
+/* Push a new error object. status 0 means "no HTTP response"; request_id and body
+ * may be NULL. Never includes credentials: callers pass only what is safe to show. */
+void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
+                    const char *request_id, const char *body, size_t body_len);
+/* Push an error with no response attached and raise it. */
+int cbf_error_raise(lua_State *L, const char *code, const char *message);
+/* Create the metatable (once per state) and leave it on the stack. */
+void cbf_error_push_metatable(lua_State *L);
+
+#endif

@@ -1,0 +1,27 @@
+/* The module's JSON codec, exact for Lua 5.4 numbers.
+ * Neither function raises a Lua error except on memory exhaustion; on a bad
+ * value they fill `err` and return -1, leaving the Lua stack as they found it. */
+#ifndef CBF_JSON_H
+#define CBF_JSON_H
+
+#include "buffer.h"
+#include "compat.h"
+
+#define CBF_JSON_MAX_DEPTH 1000
+
+typedef struct {
+    char message[256];
+} cbf_json_error;
+
+/* Append the JSON text of the value at `idx` to `out`. `root` names the value in
+ * error messages ("payload" gives "payload.items[3]"). */
+int cbf_json_encode(lua_State *L, int idx, const char *root, cbf_buffer *out,
+                    cbf_json_error *err);
+/* Decode s[0, len) and push the one value it holds. */
+int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err);
+/* Push the metatable that marks a table as a JSON array (one per state). */
+void cbf_json_push_array_mt(lua_State *L);
+/* Push the table exposed as functions.json: { encode = ..., decode = ... }. */
+void cbf_json_push_module(lua_State *L);
+
+#endif
