@@ -1,0 +1,3 @@
+-- Returns nothing: the gateway answers 200 application/json `null`.
+return function()
+end

@@ -1,0 +1,4 @@
+-- Raises: the gateway answers FUNCTION_INVOCATION_FAILED with the message.
+return function()
+  error("boom")
+end
