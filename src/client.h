@@ -1,0 +1,72 @@
+/* The client object and the per-call state it owns.
+ * Everything a call allocates lives in a cbf_transfer owned by the client, so a Lua
+ * error raised at any point leaks nothing: the client's __gc frees it all. */
+#ifndef CBF_CLIENT_H
+#define CBF_CLIENT_H
+
+#include <curl/curl.h>
+
+#include "buffer.h"
+#include "compat.h"
+
+#define CBF_CLIENT_MT "cloudbase.functions.client"
+#define CBF_VERSION "0.1.0"
+
+/* Keys of the client's uservalue table (Lua-side settings). */
+#define CBF_UV_TOKEN "token"         /* string or function */
+#define CBF_UV_HEADERS "headers"     /* { name = value } sent on every call */
+#define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
+#define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
+
+/* What the sans-I/O core hands to a transport. */
+typedef struct {
+    char method[16];
+    cbf_buffer url;
+    cbf_buffer headers; /* "Name: value\0" entries, back to back */
+    cbf_buffer body;
+    int has_body;
+    double timeout;         /* seconds */
+    double connect_timeout; /* seconds */
+} cbf_request;
+
+/* One call in flight on the libcurl transport. */
+typedef struct {
+    CURL *easy;
+    cbf_request req;
+    struct curl_slist *header_list;
+    cbf_buffer resp_headers; /* raw header lines of the final response */
+    cbf_buffer resp_body;
+    size_t max_response_size;
+    int too_large;
+    int done;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    int call;   /* index of the call this transfer serves (invoke_all) */
+    int active; /* attached to the multi handle for invoke_all */
+} cbf_transfer;
+
+typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
+
+typedef struct {
+    CURLM *multi;
+    cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
+    size_t ntransfers;
+    char *base_url;  /* no trailing slash */
+    char *qualifier; /* default X-Qualifier, or NULL */
+    char *ca_file;
+    char *ca_path;
+    char *proxy;
+    struct curl_slist *resolve;
+    double timeout;
+    double connect_timeout;
+    size_t max_response_size;
+    size_t max_request_size;
+    cbf_http_mode http_mode;
+    int running; /* a multi loop is active: re-entrant calls are refused */
+    int closed;
+} cbf_client;
+
+cbf_client *cbf_client_check(lua_State *L, int idx);
+void cbf_client_open(lua_State *L); /* pushes functions.new */
+
+#endif

@@ -1,0 +1,76 @@
+#include "error.h"
+
+static void set_string(lua_State *L, const char *key, const char *value) {
+    if (value) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
+                    const char *request_id, const char *body, size_t body_len) {
+    lua_createtable(L, 0, 5);
+    set_string(L, "code", code);
+    set_string(L, "message", message ? message : "");
+    set_string(L, "request_id", request_id);
+    if (status > 0) {
+        lua_pushinteger(L, (lua_Integer)status);
+        lua_setfield(L, -2, "status");
+    }
+    if (body) {
+        lua_pushlstring(L, body, body_len);
+        lua_setfield(L, -2, "body");
+    }
+    cbf_error_push_metatable(L);
+    lua_setmetatable(L, -2);
+}
+
+int cbf_error_raise(lua_State *L, const char *code, const char *message) {
+    cbf_error_push(L, code, message, 0, NULL, NULL, 0);
+    return lua_error(L);
+}
+
+/* "CODE: message (status 403, request_id abc)" so an uncaught error reads well. */
+static int error_tostring(lua_State *L) {
+    int parts = 0, has_status, has_id;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "code");       /* 2 */
+    lua_getfield(L, 1, "message");    /* 3 */
+    lua_getfield(L, 1, "status");     /* 4 */
+    lua_getfield(L, 1, "request_id"); /* 5 */
+    has_status = !lua_isnil(L, 4);
+    has_id = !lua_isnil(L, 5);
+    lua_pushstring(L, lua_isstring(L, 2) ? lua_tostring(L, 2) : "ERROR");
+    parts++;
+    if (lua_isstring(L, 3) && lua_rawlen(L, 3) > 0) {
+        lua_pushfstring(L, ": %s", lua_tostring(L, 3));
+        parts++;
+    }
+    if (has_status || has_id) {
+        lua_pushliteral(L, " (");
+        parts++;
+        if (has_status) {
+            luaL_tolstring(L, 4, NULL);
+            lua_pushfstring(L, "status %s%s", lua_tostring(L, -1), has_id ? ", " : "");
+            lua_remove(L, -2);
+            parts++;
+        }
+        if (has_id) {
+            luaL_tolstring(L, 5, NULL);
+            lua_pushfstring(L, "request_id %s", lua_tostring(L, -1));
+            lua_remove(L, -2);
+            parts++;
+        }
+        lua_pushliteral(L, ")");
+        parts++;
+    }
+    lua_concat(L, parts);
+    return 1;
+}
+
+void cbf_error_push_metatable(lua_State *L) {
+    if (luaL_newmetatable(L, CBF_ERROR_MT)) {
+        lua_pushcfunction(L, error_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+}

@@ -1,0 +1,363 @@
+/* client:invoke, client:try_invoke and client:invoke_all: one call or many, through
+ * the libcurl transport (the client's multi handle) or the user's Lua transport. */
+#include "invoke.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "request.h"
+#include "response.h"
+#include "transport_curl.h"
+#include "transport_lua.h"
+
+#define DEFAULT_CONCURRENCY 16
+#define MAX_CONCURRENCY 1024
+#define POLL_MS 1000
+
+static cbf_client *check_open(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) cbf_error_raise(L, "INVALID_ARGUMENT", "the client is closed");
+    if (c->running)
+        cbf_error_raise(L, "INVALID_ARGUMENT",
+                        "the client is busy: a token or transport function called it again");
+    return c;
+}
+
+/* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
+static int ensure_transfers(cbf_client *c, size_t n) {
+    cbf_transfer **grown;
+    if (c->ntransfers >= n) return 0;
+    grown = realloc(c->transfers, n * sizeof *grown);
+    if (!grown) return -1;
+    c->transfers = grown;
+    while (c->ntransfers < n) {
+        cbf_transfer *t = cbf_transfer_new();
+        if (!t) return -1;
+        c->transfers[c->ntransfers++] = t;
+    }
+    return 0;
+}
+
+/* The transfer has finished: push `result, info` (0) or an error (-1). */
+static int finish_curl(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    cbf_response r;
+    int headers, timings, rc;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(t->header_list);
+    t->header_list = NULL;
+    cbf_transfer_push_headers(L, t);
+    headers = lua_gettop(L);
+    r.elapsed = cbf_transfer_push_timings(L, t);
+    timings = lua_gettop(L);
+    if (t->result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE + 64];
+        const char *code = cbf_transfer_error(t, msg, sizeof msg);
+        const char *id;
+        lua_getfield(L, headers, "x-request-id");
+        id = lua_tostring(L, -1);
+        cbf_error_push(L, code, msg, status, id, NULL, 0);
+        rc = -1;
+    } else {
+        (void)c;
+        r.status = status;
+        r.body = t->resp_body.data ? t->resp_body.data : "";
+        r.body_len = t->resp_body.len;
+        r.headers = headers;
+        r.timings = timings;
+        rc = cbf_response_finish(L, uv, &r);
+    }
+    /* keep only the outcome: 2 values on success, 1 on failure */
+    if (rc == 0) {
+        lua_replace(L, headers + 1);
+        lua_replace(L, headers);
+    } else {
+        lua_replace(L, headers);
+    }
+    lua_settop(L, headers + (rc == 0 ? 1 : 0));
+    cbf_transfer_clear(t);
+    return rc;
+}
+
+static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
+    cbf_response r;
+    int base = lua_gettop(L);
+    if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
+    if (cbf_response_finish(L, uv, &r)) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+        return -1;
+    }
+    lua_replace(L, base + 2);
+    lua_replace(L, base + 1);
+    return 0;
+}
+
+/* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
+static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
+    int base = lua_gettop(L), token, transport, rc;
+    cbf_transfer *t;
+    if (ensure_transfers(c, 1)) return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for a transfer");
+    t = c->transfers[0];
+    if (cbf_request_token(L, a->uv)) return -1;
+    token = lua_gettop(L);
+    lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
+    transport = lua_gettop(L);
+    if (cbf_request_build(L, c, a, token, &t->req)) {
+        rc = -1;
+    } else if (!lua_isnil(L, transport)) {
+        rc = finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
+    } else {
+        CURLcode setup = cbf_transfer_setup(c, t);
+        if (setup != CURLE_OK) {
+            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+                           curl_easy_strerror(setup), 0, NULL, NULL, 0);
+            cbf_transfer_clear(t);
+            rc = -1;
+        } else {
+            /* No Lua code runs between here and the end of the loop. */
+            c->running = 1;
+            curl_multi_add_handle(c->multi, t->easy);
+            while (!t->done) cbf_multi_step(c->multi, POLL_MS);
+            c->running = 0;
+            rc = finish_curl(L, c, a->uv, t);
+        }
+    }
+    /* move the outcome down over the token and transport slots */
+    {
+        int n = rc == 0 ? 2 : 1, i;
+        for (i = 0; i < n; i++) lua_replace(L, base + n - i);
+        lua_settop(L, base + n);
+    }
+    return rc;
+}
+
+static int invoke_common(lua_State *L, int raise) {
+    cbf_client *c = check_open(L);
+    cbf_call_args a;
+    lua_settop(L, 4);
+    cbf_getuservalue(L, 1);
+    a.uv = 5;
+    a.name = 2;
+    a.payload = 3;
+    a.opts = 4;
+    a.opts_is_call = 0;
+    if (run_one(L, c, &a) == 0) return 2;
+    if (raise) return lua_error(L);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
+static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
+
+/* ---- invoke_all ------------------------------------------------------------ */
+
+/* Stack layout while invoke_all runs (indexes fixed by invoke_all_body). */
+enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TRANSPORT, ALL_TOP = ALL_TRANSPORT };
+
+/* results[i] = { ok = true, result =, info = } from `result, info` on top, or
+ * { ok = false, error = } from an error on top. */
+static void store_outcome(lua_State *L, lua_Integer i, int ok) {
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, ok);
+    lua_setfield(L, -2, "ok");
+    if (ok) {
+        lua_insert(L, -3);
+        lua_setfield(L, -3, "info");
+        lua_setfield(L, -2, "result");
+    } else {
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "error");
+    }
+    lua_rawseti(L, ALL_RESULTS, i);
+}
+
+/* Push calls[i]'s name and payload and describe them in `a` (the call table itself
+ * carries the per-call options). Returns 0, or -1 with an error pushed. */
+static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
+    lua_rawgeti(L, ALL_CALLS, i);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        cbf_error_push(L, "INVALID_ARGUMENT", "each call must be a table { name, payload, ... }",
+                       0, NULL, NULL, 0);
+        return -1;
+    }
+    a->opts = lua_gettop(L);
+    lua_getfield(L, a->opts, "name");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_rawgeti(L, a->opts, 1);
+    }
+    a->name = lua_gettop(L);
+    lua_getfield(L, a->opts, "payload");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_rawgeti(L, a->opts, 2);
+    }
+    a->payload = lua_gettop(L);
+    a->uv = ALL_UV;
+    a->opts_is_call = 1;
+    return 0;
+}
+
+/* Sequential path for a Lua transport: it may be a cosocket client that cannot be
+ * driven from a C event loop. */
+static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
+    lua_Integer i;
+    for (i = 1; i <= n; i++) {
+        cbf_call_args a;
+        int ok;
+        if (call_args(L, i, &a) == 0) {
+            ok = run_one(L, c, &a) == 0;
+            if (ok) {
+                lua_replace(L, ALL_TOP + 2);
+                lua_replace(L, ALL_TOP + 1);
+                lua_settop(L, ALL_TOP + 2);
+            } else {
+                lua_replace(L, ALL_TOP + 1);
+                lua_settop(L, ALL_TOP + 1);
+            }
+        } else {
+            ok = 0;
+        }
+        store_outcome(L, i, ok);
+        lua_settop(L, ALL_TOP);
+    }
+}
+
+/* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
+static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
+    cbf_call_args a;
+    CURLcode setup;
+    int token;
+    if (call_args(L, i, &a) != 0 || cbf_request_token(L, ALL_UV) != 0) {
+        store_outcome(L, i, 0);
+        lua_settop(L, ALL_TOP);
+        return 0;
+    }
+    token = lua_gettop(L);
+    if (cbf_request_build(L, c, &a, token, &t->req) != 0) {
+        store_outcome(L, i, 0);
+        lua_settop(L, ALL_TOP);
+        return 0;
+    }
+    lua_settop(L, ALL_TOP);
+    setup = cbf_transfer_setup(c, t);
+    if (setup != CURLE_OK) {
+        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+                       curl_easy_strerror(setup), 0, NULL, NULL, 0);
+        store_outcome(L, i, 0);
+        cbf_transfer_clear(t);
+        return 0;
+    }
+    t->call = (int)i;
+    t->active = 1;
+    curl_multi_add_handle(c->multi, t->easy);
+    return 1;
+}
+
+/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers. */
+static int all_through_curl(lua_State *L) {
+    cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
+    lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
+    size_t limit = (size_t)lua_tointeger(L, lua_upvalueindex(2)), inflight = 0, k;
+    while (next <= n || inflight > 0) {
+        for (k = 0; k < limit && next <= n; k++) {
+            cbf_transfer *t = c->transfers[k];
+            if (t->active) continue;
+            inflight += (size_t)start_call(L, c, next++, t);
+        }
+        if (inflight == 0) continue;
+        if (cbf_multi_step(c->multi, POLL_MS) == 0) continue;
+        for (k = 0; k < limit; k++) {
+            cbf_transfer *t = c->transfers[k];
+            if (!t->active || !t->done) continue;
+            t->active = 0;
+            inflight--;
+            store_outcome(L, t->call, finish_curl(L, c, ALL_UV, t) == 0);
+        }
+    }
+    return 0;
+}
+
+static void detach_all(cbf_client *c) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        if (t->active) curl_multi_remove_handle(c->multi, t->easy);
+        t->active = 0;
+        cbf_transfer_clear(t);
+    }
+}
+
+static lua_Integer concurrency_option(lua_State *L) {
+    lua_Integer conc = DEFAULT_CONCURRENCY;
+    if (lua_isnil(L, ALL_OPTS)) return conc;
+    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, "INVALID_ARGUMENT", "opts must be a table");
+    lua_pushnil(L);
+    while (lua_next(L, ALL_OPTS) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
+            cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all knows one option: concurrency");
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, ALL_OPTS, "concurrency");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
+            cbf_error_raise(L, "INVALID_ARGUMENT", "concurrency must be an integer from 1 to 1024");
+        conc = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return conc;
+}
+
+static int client_invoke_all(lua_State *L) {
+    cbf_client *c = check_open(L);
+    lua_Integer n, conc;
+    int status;
+    lua_settop(L, 3);
+    if (!lua_istable(L, ALL_CALLS))
+        return cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all expects a list of calls");
+    conc = concurrency_option(L);
+    n = (lua_Integer)lua_rawlen(L, ALL_CALLS);
+    cbf_getuservalue(L, ALL_CLIENT);
+    lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
+    lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
+    if (!lua_isnil(L, ALL_TRANSPORT)) {
+        all_through_lua(L, c, n);
+        lua_settop(L, ALL_RESULTS);
+        return 1;
+    }
+    if (conc > n) conc = n > 0 ? n : 1;
+    if (ensure_transfers(c, (size_t)conc))
+        return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for the transfers");
+    lua_pushlightuserdata(L, c);
+    lua_pushinteger(L, conc);
+    lua_pushcclosure(L, all_through_curl, 2);
+    lua_pushvalue(L, ALL_CLIENT);
+    lua_pushvalue(L, ALL_CALLS);
+    lua_pushvalue(L, ALL_OPTS);
+    lua_pushvalue(L, ALL_UV);
+    lua_pushvalue(L, ALL_RESULTS);
+    lua_pushvalue(L, ALL_TRANSPORT);
+    c->running = 1;
+    status = lua_pcall(L, ALL_TOP, 0, 0);
+    c->running = 0;
+    if (status != 0) {
+        detach_all(c);
+        return lua_error(L);
+    }
+    lua_settop(L, ALL_RESULTS);
+    return 1;
+}
+
+void cbf_invoke_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"invoke", client_invoke},
+                                       {"try_invoke", client_try_invoke},
+                                       {"invoke_all", client_invoke_all},
+                                       {NULL, NULL}};
+    luaL_setfuncs(L, methods, 0);
+}

@@ -1,0 +1,601 @@
+#include "request.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "json.h"
+
+#define KEEP_CAPACITY (1024 * 1024) /* scratch kept between calls */
+#define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
+
+static int invalid(lua_State *L, const char *message) {
+    cbf_error_push(L, "INVALID_ARGUMENT", message, 0, NULL, NULL, 0);
+    return -1;
+}
+
+static int out_of_memory(lua_State *L) {
+    cbf_error_push(L, "OUT_OF_MEMORY", "not enough memory to build the request", 0, NULL,
+                   NULL, 0);
+    return -1;
+}
+
+void cbf_request_init(cbf_request *req) {
+    memset(req, 0, sizeof *req);
+    cbf_buffer_init(&req->url);
+    cbf_buffer_init(&req->headers);
+    cbf_buffer_init(&req->body);
+}
+
+void cbf_request_free(cbf_request *req) {
+    cbf_buffer_free(&req->url);
+    cbf_buffer_free(&req->headers);
+    cbf_buffer_free(&req->body);
+}
+
+int cbf_request_valid_name(const char *s, size_t len) {
+    size_t i;
+    if (len < 2 || len > 60 || !isalpha((unsigned char)s[0])) return 0;
+    if (!isalnum((unsigned char)s[len - 1])) return 0;
+    for (i = 1; i + 1 < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && ch != '_' && ch != '-') return 0;
+    }
+    return 1;
+}
+
+/* RFC 9110 token characters: what a header name or a method may hold. */
+static int is_token(const char *s, size_t len) {
+    size_t i;
+    if (len == 0) return 0;
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch)) return 0;
+    }
+    return 1;
+}
+
+static int safe_header_value(const char *s, size_t len) {
+    size_t i;
+    for (i = 0; i < len; i++)
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+    return 1;
+}
+
+/* Headers the client computes itself; letting a caller set them would corrupt the
+ * request (a second Content-Length) or smuggle a credential around `token`. */
+static int reserved_header(const char *name) {
+    return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Content-Length") == 0 ||
+           strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Expect") == 0;
+}
+
+int cbf_request_check_headers(lua_State *L, int idx, const char *what) {
+    char msg[160];
+    if (lua_isnoneornil(L, idx)) return 0;
+    if (!lua_istable(L, idx)) {
+        snprintf(msg, sizeof msg, "%s must be a table of name = value", what);
+        return invalid(L, msg);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        size_t nlen, vlen;
+        const char *name, *value;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            snprintf(msg, sizeof msg, "%s: header names must be strings", what);
+            return invalid(L, msg);
+        }
+        name = lua_tolstring(L, -2, &nlen);
+        if (!is_token(name, nlen)) {
+            lua_pop(L, 2);
+            snprintf(msg, sizeof msg, "%s: invalid header name", what);
+            return invalid(L, msg);
+        }
+        if (reserved_header(name)) {
+            snprintf(msg, sizeof msg, "%s: %.40s is set by the client and cannot be overridden",
+                     what, name);
+            lua_pop(L, 2);
+            return invalid(L, msg);
+        }
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+            snprintf(msg, sizeof msg, "%s: value of %.40s must be a string or a number", what,
+                     name);
+            lua_pop(L, 2);
+            return invalid(L, msg);
+        }
+        lua_pushvalue(L, -1); /* tolstring on a copy: never convert a number key in place */
+        value = lua_tolstring(L, -1, &vlen);
+        if (!safe_header_value(value, vlen)) {
+            snprintf(msg, sizeof msg, "%s: value of %.40s contains CR, LF or NUL", what, name);
+            lua_pop(L, 3);
+            return invalid(L, msg);
+        }
+        lua_pop(L, 2);
+    }
+    return 0;
+}
+
+/* A header with this name was already added (case-insensitive). */
+static int header_present(const cbf_buffer *h, const char *name) {
+    size_t nlen = strlen(name), pos = 0;
+    while (pos < h->len) {
+        const char *entry = h->data + pos;
+        size_t elen = strlen(entry);
+        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0) return 1;
+        pos += elen + 1;
+    }
+    return 0;
+}
+
+static int add_header(cbf_buffer *h, const char *name, const char *value, size_t vlen) {
+    if (cbf_buffer_append_str(h, name) || cbf_buffer_append(h, ": ", 2) ||
+        cbf_buffer_append(h, value, vlen) || cbf_buffer_append(h, "", 1))
+        return -1;
+    return 0;
+}
+
+/* Append a checked header table, skipping names already present (earlier wins). */
+static int add_header_table(cbf_buffer *h, lua_State *L, int idx) {
+    if (!lua_istable(L, idx)) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const char *name = lua_tostring(L, -2);
+        size_t vlen;
+        const char *value;
+        lua_pushvalue(L, -1);
+        value = lua_tolstring(L, -1, &vlen);
+        if (!header_present(h, name) && add_header(h, name, value, vlen)) {
+            lua_pop(L, 3);
+            return -1;
+        }
+        lua_pop(L, 2);
+    }
+    return 0;
+}
+
+static int add_default_header(cbf_buffer *h, const char *name, const char *value) {
+    if (header_present(h, name)) return 0;
+    return add_header(h, name, value, strlen(value));
+}
+
+int cbf_request_token(lua_State *L, int uv) {
+    lua_getfield(L, uv, CBF_UV_TOKEN);
+    if (lua_isfunction(L, -1)) {
+        if (lua_pcall(L, 0, 1, 0) != 0) {
+            /* The provider's own message may be shown: it is not the credential. */
+            const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)";
+            lua_pushfstring(L, "token function failed: %s", why);
+            cbf_error_push(L, "TOKEN_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            cbf_error_push(L, "TOKEN_ERROR", "token function must return a string or nil", 0,
+                           NULL, NULL, 0);
+            return -1;
+        }
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *t = lua_tolstring(L, -1, &len);
+        if (!safe_header_value(t, len)) {
+            lua_pop(L, 1);
+            cbf_error_push(L, "TOKEN_ERROR", "token contains CR, LF or NUL", 0, NULL, NULL, 0);
+            return -1;
+        }
+        if (len == 0) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+    }
+    return 0;
+}
+
+/* Field `key` of the options table (or nil), pushed. */
+static int opt(lua_State *L, int opts, const char *key) {
+    if (lua_istable(L, opts)) return lua_getfield(L, opts, key);
+    lua_pushnil(L);
+    return LUA_TNIL;
+}
+
+static int check_opts_keys(lua_State *L, int opts, int is_call) {
+    static const char *const known[] = {"qualifier", "webfn",   "timeout", "connect_timeout",
+                                        "headers",   "method",  "path",    "query",
+                                        NULL};
+    char msg[120];
+    if (lua_isnoneornil(L, opts)) return 0;
+    if (!lua_istable(L, opts)) return invalid(L, "opts must be a table");
+    lua_pushnil(L);
+    while (lua_next(L, opts) != 0) {
+        int i, found = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
+            found |= is_call && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
+        } else if (is_call && lua_isinteger(L, -2)) {
+            found = lua_tointeger(L, -2) == 1 || lua_tointeger(L, -2) == 2;
+        }
+        if (!found) {
+            snprintf(msg, sizeof msg, "unknown option '%.40s'",
+                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+            lua_pop(L, 2);
+            return invalid(L, msg);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* A positive number of seconds, or the client default when absent. */
+static int opt_seconds(lua_State *L, int opts, const char *key, double dflt, double *out) {
+    char msg[96];
+    opt(L, opts, key);
+    if (lua_isnil(L, -1)) {
+        *out = dflt;
+    } else if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0 &&
+               lua_tonumber(L, -1) < 1e9) {
+        *out = lua_tonumber(L, -1);
+    } else {
+        lua_pop(L, 1);
+        snprintf(msg, sizeof msg, "%s must be a positive number of seconds", key);
+        return invalid(L, msg);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int append_percent_encoded(cbf_buffer *b, const char *s, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            if (cbf_buffer_append(b, &s[i], 1)) return -1;
+        } else {
+            char esc[3];
+            esc[0] = '%';
+            esc[1] = hex[ch >> 4];
+            esc[2] = hex[ch & 15];
+            if (cbf_buffer_append(b, esc, 3)) return -1;
+        }
+    }
+    return 0;
+}
+
+static int query_scalar(lua_State *L, int idx) {
+    int t = lua_type(L, idx);
+    return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
+}
+
+static int append_query_pair(lua_State *L, cbf_buffer *url, const char *key, size_t klen,
+                             int value, int *first) {
+    size_t vlen;
+    const char *v;
+    int rc;
+    if (cbf_buffer_append(url, *first ? "?" : "&", 1) ||
+        append_percent_encoded(url, key, klen) || cbf_buffer_append(url, "=", 1))
+        return -1;
+    *first = 0;
+    if (lua_type(L, value) == LUA_TBOOLEAN)
+        return cbf_buffer_append_str(url, lua_toboolean(L, value) ? "true" : "false");
+    lua_pushvalue(L, value); /* convert a copy: a number in the table stays a number */
+    v = lua_tolstring(L, -1, &vlen);
+    rc = append_percent_encoded(url, v, vlen);
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* Query table -> "?k=v&k=v1&k=v2", keys in sorted order so URLs are reproducible. */
+static int append_query(lua_State *L, int query, cbf_buffer *url) {
+    int nkeys = 0, i, first = 1, keys;
+    if (lua_isnil(L, query)) return 0;
+    if (!lua_istable(L, query)) return invalid(L, "query must be a table");
+    lua_newtable(L);
+    keys = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, query) != 0) {
+        int ok = lua_type(L, -2) == LUA_TSTRING;
+        if (ok && lua_istable(L, -1)) {
+            size_t j, n = lua_rawlen(L, -1);
+            for (j = 1; ok && j <= n; j++) {
+                lua_rawgeti(L, -1, (lua_Integer)j);
+                ok = query_scalar(L, -1);
+                lua_pop(L, 1);
+            }
+        } else if (ok) {
+            ok = query_scalar(L, -1);
+        }
+        if (!ok) {
+            lua_pop(L, 3);
+            return invalid(L, "query keys must be strings and values strings, numbers, "
+                              "booleans or lists of them");
+        }
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, keys, ++nkeys);
+    }
+    for (i = 2; i <= nkeys; i++) { /* insertion sort: query tables are small */
+        int j = i;
+        lua_rawgeti(L, keys, i);
+        while (j > 1) {
+            lua_rawgeti(L, keys, j - 1);
+            if (strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) <= 0) {
+                lua_pop(L, 1);
+                break;
+            }
+            lua_rawseti(L, keys, j--);
+        }
+        lua_rawseti(L, keys, j);
+    }
+    for (i = 1; i <= nkeys; i++) {
+        size_t klen;
+        const char *k;
+        int value;
+        lua_rawgeti(L, keys, i);
+        lua_pushvalue(L, -1);
+        lua_gettable(L, query);
+        k = lua_tolstring(L, -2, &klen);
+        value = lua_gettop(L);
+        if (lua_istable(L, value)) {
+            size_t j, n = lua_rawlen(L, value);
+            for (j = 1; j <= n; j++) {
+                lua_rawgeti(L, value, (lua_Integer)j);
+                if (append_query_pair(L, url, k, klen, value + 1, &first))
+                    return out_of_memory(L);
+                lua_pop(L, 1);
+            }
+        } else if (append_query_pair(L, url, k, klen, value, &first)) {
+            return out_of_memory(L);
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
+                     cbf_request *req) {
+    size_t nlen;
+    const char *name = lua_tolstring(L, a->name, &nlen);
+    cbf_buffer *url = &req->url;
+    if (cbf_buffer_append_str(url, c->base_url) ||
+        cbf_buffer_append_str(url, "/v1/functions/") || cbf_buffer_append(url, name, nlen))
+        return out_of_memory(L);
+    opt(L, a->opts, "path");
+    if (!lua_isnil(L, -1)) {
+        size_t plen, i;
+        const char *p;
+        if (!webfn || lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return invalid(L, "path is a string, for web functions (webfn = true) only");
+        }
+        p = lua_tolstring(L, -1, &plen);
+        for (i = 0; i < plen; i++) {
+            unsigned char ch = (unsigned char)p[i];
+            if (ch <= ' ' || ch >= 0x7f || ch == '?' || ch == '#') {
+                lua_pop(L, 1);
+                return invalid(L, "path must be printable ASCII without spaces, '?' or '#' "
+                                  "(percent-encode it)");
+            }
+        }
+        if ((plen > 0 && p[0] != '/' && cbf_buffer_append(url, "/", 1)) ||
+            cbf_buffer_append(url, p, plen)) {
+            lua_pop(L, 1);
+            return out_of_memory(L);
+        }
+    }
+    lua_pop(L, 1);
+    opt(L, a->opts, "query");
+    if (!lua_isnil(L, -1) && !webfn) {
+        lua_pop(L, 1);
+        return invalid(L, "query is for web functions (webfn = true) only");
+    }
+    if (append_query(L, lua_gettop(L), url)) {
+        lua_remove(L, -2);
+        return -1;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_request *req) {
+    size_t len;
+    const char *m;
+    opt(L, a->opts, "method");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        strcpy(req->method, "POST");
+        return 0;
+    }
+    if (!webfn) {
+        lua_pop(L, 1);
+        return invalid(L, "method is for web functions (webfn = true) only; "
+                          "event functions are always POST");
+    }
+    m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!m || len >= sizeof req->method || !is_token(m, len)) {
+        lua_pop(L, 1);
+        return invalid(L, "method must be an HTTP method name such as \"GET\"");
+    }
+    memcpy(req->method, m, len + 1);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* Encode with the user's codec (a table with encode/decode) under pcall. */
+static int encode_with_user_codec(lua_State *L, int codec, int payload, cbf_buffer *out) {
+    size_t len;
+    const char *s;
+    lua_getfield(L, codec, "encode");
+    lua_pushvalue(L, payload);
+    if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
+        lua_pushfstring(L, "the json codec could not encode the payload: %s",
+                        lua_isstring(L, -1) ? lua_tostring(L, -1) : "no string returned");
+        cbf_error_push(L, "ENCODE_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return -1;
+    }
+    s = lua_tolstring(L, -1, &len);
+    if (cbf_buffer_append(out, s, len)) {
+        lua_pop(L, 1);
+        return out_of_memory(L);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
+                      cbf_request *req) {
+    int t = lua_type(L, a->payload);
+    char msg[128];
+    req->has_body = 1;
+    if (webfn && (t == LUA_TNIL || t == LUA_TNONE)) {
+        req->has_body = 0; /* a web function gets exactly what was given */
+        return 0;
+    }
+    if (webfn && t == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, a->payload, &len);
+        if (cbf_buffer_append(&req->body, s, len)) return out_of_memory(L);
+    } else if (t == LUA_TNIL || t == LUA_TNONE) {
+        if (cbf_buffer_append(&req->body, "{}", 2)) return out_of_memory(L);
+    } else if (t != LUA_TTABLE) {
+        snprintf(msg, sizeof msg, "payload must be a table (a JSON object), got %s",
+                 lua_typename(L, t));
+        return invalid(L, msg);
+    } else {
+        int has_codec;
+        lua_getfield(L, a->uv, CBF_UV_JSON);
+        has_codec = lua_istable(L, -1);
+        if (has_codec) {
+            int rc = encode_with_user_codec(L, lua_gettop(L), a->payload, &req->body);
+            lua_remove(L, rc ? -2 : -1);
+            if (rc) return -1;
+        } else {
+            cbf_json_error err;
+            lua_pop(L, 1);
+            if (!webfn && lua_getmetatable(L, a->payload)) {
+                int is_array;
+                cbf_json_push_array_mt(L);
+                is_array = lua_rawequal(L, -1, -2);
+                lua_pop(L, 2);
+                if (is_array) return invalid(L, "payload must be a JSON object, not an array");
+            }
+            if (cbf_json_encode(L, a->payload, "payload", &req->body, &err)) {
+                cbf_error_push(L, "ENCODE_ERROR", err.message, 0, NULL, NULL, 0);
+                return -1;
+            }
+        }
+        if (!webfn) {
+            size_t i = 0;
+            while (i < req->body.len && isspace((unsigned char)req->body.data[i])) i++;
+            if (i == req->body.len || req->body.data[i] != '{')
+                return invalid(L, "payload must be a JSON object, not an array or a scalar");
+        }
+    }
+    if (req->body.len > c->max_request_size) {
+        snprintf(msg, sizeof msg,
+                 "encoded payload is %zu bytes, over max_request_size (%zu bytes)",
+                 req->body.len, c->max_request_size);
+        cbf_error_push(L, "PAYLOAD_TOO_LARGE", msg, 0, NULL, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
+                         int token, cbf_request *req) {
+    cbf_buffer *h = &req->headers;
+    const char *qualifier = c->qualifier;
+    size_t qlen = qualifier ? strlen(qualifier) : 0;
+    int rc = 0;
+    opt(L, a->opts, "headers");
+    if (cbf_request_check_headers(L, lua_gettop(L), "opts.headers")) {
+        lua_remove(L, -2);
+        return -1;
+    }
+    rc |= add_header_table(h, L, lua_gettop(L));
+    lua_pop(L, 1);
+    lua_getfield(L, a->uv, CBF_UV_HEADERS);
+    rc |= add_header_table(h, L, lua_gettop(L));
+    lua_pop(L, 1);
+
+    opt(L, a->opts, "qualifier");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            !safe_header_value(lua_tolstring(L, -1, &qlen), qlen) || qlen == 0) {
+            lua_pop(L, 1);
+            return invalid(L, "qualifier must be a non-empty string without CR, LF or NUL");
+        }
+        qualifier = lua_tostring(L, -1); /* kept alive by the opts table */
+    }
+    lua_pop(L, 1);
+    if (qualifier) rc |= add_default_header(h, "X-Qualifier", qualifier);
+    if (webfn) rc |= add_default_header(h, "X-Tcb-Webfn", "true");
+    if (req->has_body) rc |= add_default_header(h, "Content-Type", "application/json");
+    rc |= add_default_header(h, "Accept", "application/json, text/plain;q=0.9, */*;q=0.8");
+    rc |= add_default_header(h, "User-Agent", USER_AGENT);
+    if (!lua_isnil(L, token)) {
+        size_t tlen;
+        const char *t = lua_tolstring(L, token, &tlen);
+        rc |= cbf_buffer_append_str(h, "Authorization: Bearer ");
+        rc |= cbf_buffer_append(h, t, tlen + 1); /* with its NUL: the entry's end */
+    }
+    /* curl would otherwise wait for "100 Continue" before large bodies. */
+    rc |= cbf_buffer_append(h, "Expect:", sizeof "Expect:");
+    return rc ? out_of_memory(L) : 0;
+}
+
+/* On failure the error object is left alone on top of where the stack started. */
+static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
+                 cbf_request *req);
+
+int cbf_request_build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
+                      cbf_request *req) {
+    int base = lua_gettop(L);
+    if (build(L, c, a, token, req) == 0) {
+        lua_settop(L, base);
+        return 0;
+    }
+    if (lua_gettop(L) > base + 1) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
+    return -1;
+}
+
+static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
+                 cbf_request *req) {
+    size_t nlen;
+    const char *name;
+    int webfn;
+    cbf_buffer_reset(&req->url, KEEP_CAPACITY);
+    cbf_buffer_reset(&req->headers, KEEP_CAPACITY);
+    cbf_buffer_reset(&req->body, KEEP_CAPACITY);
+    if (lua_type(L, a->name) != LUA_TSTRING)
+        return invalid(L, "function name must be a string");
+    name = lua_tolstring(L, a->name, &nlen);
+    if (!cbf_request_valid_name(name, nlen))
+        return invalid(L, "invalid function name: 2 to 60 characters, a letter first, then "
+                          "letters, digits, '_' or '-', ending with a letter or digit");
+    if (check_opts_keys(L, a->opts, a->opts_is_call)) return -1;
+    opt(L, a->opts, "webfn");
+    webfn = lua_toboolean(L, -1);
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) {
+        lua_pop(L, 1);
+        return invalid(L, "webfn must be a boolean");
+    }
+    lua_pop(L, 1);
+    if (opt_seconds(L, a->opts, "timeout", c->timeout, &req->timeout) ||
+        opt_seconds(L, a->opts, "connect_timeout", c->connect_timeout, &req->connect_timeout))
+        return -1;
+    if (build_method(L, a, webfn, req) || build_url(L, c, a, webfn, req) ||
+        build_body(L, c, a, webfn, req) || build_headers(L, c, a, webfn, token, req))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* The sans-I/O front half: validate a call and build the HTTP request for it. */
+#ifndef CBF_REQUEST_H
+#define CBF_REQUEST_H
+
+#include "client.h"
+
+/* Stack positions of one call's inputs. uv is the client's uservalue table. */
+typedef struct {
+    int uv;
+    int name;
+    int payload; /* may be nil */
+    int opts;    /* nil or a table */
+    int opts_is_call; /* opts is an invoke_all call table: name, payload, [1], [2] allowed */
+} cbf_call_args;
+
+/* Push the Bearer credential for one call (a string), or nil when none is set.
+ * A token function runs here, under pcall. Returns 0, or -1 with an error pushed. */
+int cbf_request_token(lua_State *L, int uv);
+/* Build the request; the token is at stack index `token`. Returns 0, or -1 with an
+ * error object pushed. Nothing is sent: callers hand `req` to a transport. */
+int cbf_request_build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
+                      cbf_request *req);
+/* Check a { name = value } header table: refuses CR, LF, NUL, bad names and the
+ * headers the client owns. Returns 0, or -1 with an error pushed. */
+int cbf_request_check_headers(lua_State *L, int idx, const char *what);
+/* 1 when s is a valid function name (the documented pattern). */
+int cbf_request_valid_name(const char *s, size_t len);
+void cbf_request_init(cbf_request *req);
+void cbf_request_free(cbf_request *req);
+
+#endif

@@ -1,0 +1,133 @@
+#include "response.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "json.h"
+
+/* Media type of a Content-Type value, lower-cased, without parameters. */
+static void media_type(const char *ct, char *out, size_t size) {
+    size_t n = 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    while (*ct && *ct != ';' && *ct != ' ' && *ct != '\t' && n + 1 < size)
+        out[n++] = (char)tolower((unsigned char)*ct++);
+    out[n] = '\0';
+}
+
+static int is_json_type(const char *mt) {
+    size_t n = strlen(mt);
+    return strcmp(mt, "application/json") == 0 || (n > 5 && strcmp(mt + n - 5, "+json") == 0);
+}
+
+/* Decode a body with the client's codec. Pushes the value and returns 0, or pushes
+ * a message string and returns -1. */
+static int decode_body(lua_State *L, int uv, const char *body, size_t len) {
+    lua_getfield(L, uv, CBF_UV_JSON);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "decode");
+        lua_remove(L, -2);
+        lua_pushlstring(L, body, len);
+        if (lua_pcall(L, 1, 1, 0) != 0) {
+            if (!lua_isstring(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushliteral(L, "the json codec failed");
+            }
+            return -1;
+        }
+        return 0;
+    }
+    lua_pop(L, 1);
+    {
+        cbf_json_error err;
+        if (cbf_json_decode(L, body, len, &err) == 0) return 0;
+        lua_pushstring(L, err.message);
+        return -1;
+    }
+}
+
+static const char *header(lua_State *L, int headers, const char *name) {
+    const char *v;
+    lua_getfield(L, headers, name);
+    v = lua_tostring(L, -1); /* the headers table keeps it alive */
+    lua_pop(L, 1);
+    return v;
+}
+
+static void push_info(lua_State *L, const cbf_response *r, const char *request_id,
+                      const char *content_type) {
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)r->status);
+    lua_setfield(L, -2, "status");
+    if (request_id) {
+        lua_pushstring(L, request_id);
+        lua_setfield(L, -2, "request_id");
+    }
+    if (content_type) {
+        lua_pushstring(L, content_type);
+        lua_setfield(L, -2, "content_type");
+    }
+    lua_pushvalue(L, r->headers);
+    lua_setfield(L, -2, "headers");
+    lua_pushnumber(L, r->elapsed);
+    lua_setfield(L, -2, "elapsed");
+    if (r->timings) {
+        lua_pushvalue(L, r->timings);
+        lua_setfield(L, -2, "timings");
+    }
+}
+
+/* A non-2xx answer: the gateway's {code, message, requestId} when the body has that
+ * shape, otherwise HTTP_ERROR carrying the raw body. */
+static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
+                             const char *request_id) {
+    char msg[160];
+    int top = lua_gettop(L);
+    if (r->body_len > 0 && decode_body(L, uv, r->body, r->body_len) == 0 &&
+        lua_istable(L, -1)) {
+        lua_getfield(L, -1, "code");
+        if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+            const char *code = lua_tostring(L, -1), *message, *id;
+            lua_getfield(L, -2, "message");
+            message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+            lua_getfield(L, -3, "requestId");
+            id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : request_id;
+            cbf_error_push(L, code, message, r->status, id, NULL, 0);
+            lua_replace(L, top + 1);
+            lua_settop(L, top + 1);
+            return -1;
+        }
+    }
+    lua_settop(L, top);
+    snprintf(msg, sizeof msg, "HTTP %ld without an error body from the gateway (%zu bytes)",
+             r->status, r->body_len);
+    cbf_error_push(L, "HTTP_ERROR", msg, r->status, request_id, r->body, r->body_len);
+    return -1;
+}
+
+int cbf_response_finish(lua_State *L, int uv, const cbf_response *r) {
+    const char *request_id = header(L, r->headers, "x-request-id");
+    const char *content_type = header(L, r->headers, "content-type");
+    char mt[128];
+    if (r->status < 200 || r->status > 299) return push_http_failure(L, uv, r, request_id);
+    media_type(content_type ? content_type : "", mt, sizeof mt);
+    if (r->body_len == 0) {
+        lua_pushnil(L);
+    } else if (is_json_type(mt)) {
+        if (decode_body(L, uv, r->body, r->body_len) != 0) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "response body is not valid JSON: %s",
+                     lua_tostring(L, -1));
+            lua_pop(L, 1);
+            cbf_error_push(L, "INVALID_RESPONSE", msg, r->status, request_id, r->body,
+                           r->body_len);
+            return -1;
+        }
+    } else {
+        lua_pushlstring(L, r->body, r->body_len);
+    }
+    push_info(L, r, request_id, content_type);
+    return 0;
+}

@@ -1,0 +1,240 @@
+#include "transport_curl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEEP_CAPACITY (64 * 1024)
+
+cbf_transfer *cbf_transfer_new(void) {
+    cbf_transfer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->easy = curl_easy_init();
+    if (!t->easy) {
+        free(t);
+        return NULL;
+    }
+    cbf_buffer_init(&t->req.url);
+    cbf_buffer_init(&t->req.headers);
+    cbf_buffer_init(&t->req.body);
+    cbf_buffer_init(&t->resp_headers);
+    cbf_buffer_init(&t->resp_body);
+    return t;
+}
+
+void cbf_transfer_free(cbf_transfer *t) {
+    if (!t) return;
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->header_list);
+    cbf_buffer_free(&t->req.url);
+    cbf_buffer_free(&t->req.headers);
+    cbf_buffer_free(&t->req.body);
+    cbf_buffer_free(&t->resp_headers);
+    cbf_buffer_free(&t->resp_body);
+    free(t);
+}
+
+void cbf_transfer_clear(cbf_transfer *t) {
+    curl_slist_free_all(t->header_list);
+    t->header_list = NULL;
+    cbf_buffer_reset(&t->resp_headers, KEEP_CAPACITY);
+    cbf_buffer_reset(&t->resp_body, KEEP_CAPACITY);
+    t->too_large = 0;
+    t->done = 0;
+    t->result = CURLE_OK;
+    t->errbuf[0] = '\0';
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+    cbf_transfer *t = ud;
+    size_t len = size * n;
+    if (t->resp_body.len + len > t->max_response_size) {
+        t->too_large = 1;
+        return 0; /* abort: curl reports CURLE_WRITE_ERROR */
+    }
+    return cbf_buffer_append(&t->resp_body, data, len) == 0 ? len : 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+    cbf_transfer *t = ud;
+    size_t len = size * n;
+    /* A new status line starts a new response (after 100 Continue, say): keep only
+     * the headers of the last one. */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) cbf_buffer_reset(&t->resp_headers, KEEP_CAPACITY);
+    return cbf_buffer_append(&t->resp_headers, data, len) == 0 ? len : 0;
+}
+
+static long millis(double seconds) {
+    double ms = seconds * 1000.0;
+    return ms < 1 ? 1 : (long)ms;
+}
+
+CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t) {
+    CURL *e = t->easy;
+    const cbf_request *req = &t->req;
+    size_t pos = 0;
+    CURLcode rc = CURLE_OK;
+    long version = c->http_mode == CBF_HTTP_1_1                 ? CURL_HTTP_VERSION_1_1
+                   : c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                                                : CURL_HTTP_VERSION_2TLS;
+    cbf_transfer_clear(t);
+    t->max_response_size = c->max_response_size;
+    while (pos < req->headers.len) {
+        const char *entry = req->headers.data + pos;
+        struct curl_slist *next = curl_slist_append(t->header_list, entry);
+        if (!next) return CURLE_OUT_OF_MEMORY;
+        t->header_list = next;
+        pos += strlen(entry) + 1;
+    }
+    curl_easy_reset(e); /* keeps live connections and caches, forgets options */
+#define SET(opt, val) \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+    SET(CURLOPT_URL, req->url.data);
+    SET(CURLOPT_PRIVATE, (void *)t);
+    SET(CURLOPT_ERRORBUFFER, t->errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, (void *)t);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)t);
+    SET(CURLOPT_HTTPHEADER, t->header_list);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TCP_KEEPIDLE, 60L);
+    SET(CURLOPT_TCP_KEEPINTVL, 30L);
+    SET(CURLOPT_HTTP_VERSION, version);
+    SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_TIMEOUT_MS, millis(req->timeout));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, millis(req->connect_timeout));
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_size);
+    if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
+    if (c->ca_path) SET(CURLOPT_CAPATH, c->ca_path);
+    if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
+    if (c->resolve) SET(CURLOPT_RESOLVE, c->resolve);
+    if (req->has_body) {
+        SET(CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+        if (strcmp(req->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (strcmp(req->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        SET(CURLOPT_CUSTOMREQUEST, req->method);
+    }
+#undef SET
+    return rc;
+}
+
+static void trim(const char **s, const char **end) {
+    while (*s < *end && (**s == ' ' || **s == '\t')) (*s)++;
+    while (*end > *s && ((*end)[-1] == ' ' || (*end)[-1] == '\t' || (*end)[-1] == '\r')) (*end)--;
+}
+
+void cbf_transfer_push_headers(lua_State *L, cbf_transfer *t) {
+    char *p = t->resp_headers.data, *end = p + t->resp_headers.len;
+    lua_newtable(L);
+    while (p && p < end) {
+        char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *q;
+        const char *v, *vend;
+        if (!eol) eol = end;
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+            for (q = p; q < colon; q++) *q = (char)tolower((unsigned char)*q);
+            v = colon + 1;
+            vend = eol;
+            trim(&v, &vend);
+            lua_pushlstring(L, p, (size_t)(colon - p));
+            lua_pushvalue(L, -1);
+            lua_rawget(L, -3);
+            if (lua_isstring(L, -1)) { /* a repeated header: join, as HTTP allows */
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, v, (size_t)(vend - v));
+                lua_concat(L, 3);
+            } else {
+                lua_pop(L, 1);
+                lua_pushlstring(L, v, (size_t)(vend - v));
+            }
+            lua_rawset(L, -3);
+        }
+        p = eol + 1;
+    }
+}
+
+static void set_seconds(lua_State *L, CURL *e, CURLINFO what, const char *key, double *out) {
+    curl_off_t us = 0;
+    double s;
+    curl_easy_getinfo(e, what, &us);
+    s = (double)us / 1e6;
+    lua_pushnumber(L, s);
+    lua_setfield(L, -2, key);
+    if (out) *out = s;
+}
+
+double cbf_transfer_push_timings(lua_State *L, cbf_transfer *t) {
+    double total = 0;
+    lua_createtable(L, 0, 5);
+    set_seconds(L, t->easy, CURLINFO_NAMELOOKUP_TIME_T, "dns", NULL);
+    set_seconds(L, t->easy, CURLINFO_CONNECT_TIME_T, "connect", NULL);
+    set_seconds(L, t->easy, CURLINFO_APPCONNECT_TIME_T, "tls", NULL);
+    set_seconds(L, t->easy, CURLINFO_STARTTRANSFER_TIME_T, "first_byte", NULL);
+    set_seconds(L, t->easy, CURLINFO_TOTAL_TIME_T, "total", &total);
+    return total;
+}
+
+const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size) {
+    const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+    if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(msg, size, "response body exceeds max_response_size (%zu bytes)",
+                 t->max_response_size);
+        return "RESPONSE_TOO_LARGE";
+    }
+    snprintf(msg, size, "%s", detail);
+    switch (t->result) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "TIMEOUT";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return "TLS_ERROR";
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "INVALID_RESPONSE";
+    case CURLE_OUT_OF_MEMORY:
+        return "OUT_OF_MEMORY";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return "INVALID_ARGUMENT";
+    default:
+        return "NETWORK_ERROR";
+    }
+}
+
+int cbf_multi_step(CURLM *multi, int wait_ms) {
+    int running = 0, queued, finished = 0;
+    CURLMsg *m;
+    curl_multi_perform(multi, &running);
+    while ((m = curl_multi_info_read(multi, &queued)) != NULL) {
+        cbf_transfer *t = NULL;
+        if (m->msg != CURLMSG_DONE) continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        t->result = m->data.result;
+        t->done = 1;
+        curl_multi_remove_handle(multi, m->easy_handle);
+        finished++;
+    }
+    if (!finished && running) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+    return finished;
+}

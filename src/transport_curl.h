@@ -1,0 +1,24 @@
+/* The default transport: libcurl easy handles driven by the client's multi handle.
+ * Callbacks only collect bytes; nothing here touches Lua while curl is running. */
+#ifndef CBF_TRANSPORT_CURL_H
+#define CBF_TRANSPORT_CURL_H
+
+#include "client.h"
+
+cbf_transfer *cbf_transfer_new(void);
+void cbf_transfer_free(cbf_transfer *t);
+/* Set every option for t->req on t's easy handle. CURLE_OK, or why not. */
+CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t);
+/* Drop what one call needed and what it received (buffers keep some capacity). */
+void cbf_transfer_clear(cbf_transfer *t);
+/* Push the final response's headers as { lower-case name = value }. */
+void cbf_transfer_push_headers(lua_State *L, cbf_transfer *t);
+/* Push { dns, connect, tls, first_byte, total } (seconds from the start) and return total. */
+double cbf_transfer_push_timings(lua_State *L, cbf_transfer *t);
+/* The module's error code and a message for a failed transfer. */
+const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size);
+/* Run the multi handle until at least one transfer finishes (or `wait_ms` passes);
+ * finished transfers get done = 1 and leave the multi. Returns how many finished. */
+int cbf_multi_step(CURLM *multi, int wait_ms);
+
+#endif

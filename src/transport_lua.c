@@ -1,0 +1,127 @@
+#include "transport_lua.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+
+void cbf_request_push(lua_State *L, const cbf_request *req) {
+    size_t pos = 0;
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, req->method);
+    lua_setfield(L, -2, "method");
+    lua_pushlstring(L, req->url.data, req->url.len);
+    lua_setfield(L, -2, "url");
+    lua_newtable(L);
+    while (pos < req->headers.len) {
+        const char *entry = req->headers.data + pos, *colon = strchr(entry, ':');
+        size_t len = strlen(entry);
+        if (colon && colon[1] != '\0') { /* "Name:" alone only tells curl to drop a header */
+            const char *v = colon + 1;
+            while (*v == ' ') v++;
+            lua_pushlstring(L, entry, (size_t)(colon - entry));
+            lua_pushstring(L, v);
+            lua_rawset(L, -3);
+        }
+        pos += len + 1;
+    }
+    lua_setfield(L, -2, "headers");
+    if (req->has_body) {
+        lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushnumber(L, req->timeout);
+    lua_setfield(L, -2, "timeout");
+    lua_pushnumber(L, req->connect_timeout);
+    lua_setfield(L, -2, "connect_timeout");
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fail(lua_State *L, int base, const char *code, const char *message) {
+    cbf_error_push(L, code, message, 0, NULL, NULL, 0);
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return -1;
+}
+
+/* Copy the response headers with lower-case names, the shape the core reads. */
+static int push_lowercase_headers(lua_State *L, int src) {
+    lua_newtable(L);
+    if (lua_isnil(L, src)) return 0;
+    if (!lua_istable(L, src)) return -1;
+    lua_pushnil(L);
+    while (lua_next(L, src) != 0) {
+        char name[256];
+        size_t len, i;
+        const char *k;
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) return -1;
+        k = lua_tolstring(L, -2, &len);
+        if (len >= sizeof name) return -1;
+        for (i = 0; i < len; i++) name[i] = (char)tolower((unsigned char)k[i]);
+        lua_pushlstring(L, name, len);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -5);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
+                           size_t max_response_size, cbf_response *r) {
+    int base = lua_gettop(L), resp;
+    double started = now();
+    char msg[200];
+    lua_pushvalue(L, fn);
+    cbf_request_push(L, req);
+    if (lua_pcall(L, 1, 3, 0) != 0) {
+        snprintf(msg, sizeof msg, "transport function failed: %.150s",
+                 lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+        return fail(L, base, "TRANSPORT_ERROR", msg);
+    }
+    resp = base + 1;
+    if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
+        const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : "NETWORK_ERROR";
+        const char *why = lua_isstring(L, resp + 2) ? lua_tostring(L, resp + 2) : "transport failed";
+        cbf_error_push(L, code, why, 0, NULL, NULL, 0);
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+        return -1;
+    }
+    lua_settop(L, resp);
+    if (!lua_istable(L, resp))
+        return fail(L, base, "TRANSPORT_ERROR", "transport must return a response table or nil, code, message");
+    lua_getfield(L, resp, "status");
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 100 || lua_tointeger(L, -1) > 599)
+        return fail(L, base, "TRANSPORT_ERROR", "transport response needs an integer status (100-599)");
+    r->status = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, resp, "headers");
+    if (push_lowercase_headers(L, lua_gettop(L)) != 0)
+        return fail(L, base, "TRANSPORT_ERROR", "transport response headers must be { name = string }");
+    lua_remove(L, -2);
+    lua_getfield(L, resp, "body");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    } else if (lua_type(L, -1) != LUA_TSTRING) {
+        return fail(L, base, "TRANSPORT_ERROR", "transport response body must be a string");
+    }
+    r->body = lua_tolstring(L, -1, &r->body_len);
+    if (r->body_len > max_response_size) {
+        snprintf(msg, sizeof msg, "response body exceeds max_response_size (%zu bytes)",
+                 max_response_size);
+        return fail(L, base, "RESPONSE_TOO_LARGE", msg);
+    }
+    lua_remove(L, resp); /* leaves headers, body */
+    r->headers = lua_gettop(L) - 1;
+    r->timings = 0;
+    r->elapsed = now() - started;
+    return 0;
+}
