@@ -1,0 +1,88 @@
+# lua-cloudbase-functions: build, test, demo and bench.
+# Every knob is ?= so a packager (or the rockspec) can override it.
+
+LUA_VERSION ?= 5.4
+LUA ?= lua$(LUA_VERSION)
+PKG_CONFIG ?= pkg-config
+LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags lua$(LUA_VERSION) 2>/dev/null)
+CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS ?= $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+CC ?= cc
+OPTFLAGS ?= -O2 -g
+WARNFLAGS ?= -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= $(OPTFLAGS)
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
+LIBFLAG ?= -shared
+LDFLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+BUILD ?= build
+BUSTED ?= $(LUA) /usr/bin/busted
+
+SRCS = $(wildcard src/*.c)
+OBJS = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+MODULE = $(BUILD)/cloudbase/functions.so
+
+# Debian packages each target needs; `make deps-*` installs only what is missing.
+DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
+DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
+DEPS_TEST = lua-busted lua-check valgrind luarocks
+DEPS_BENCH = wrk procps
+
+.PHONY: all install test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+
+all: $(MODULE)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(MODULE): $(OBJS) | $(BUILD)/cloudbase
+	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(CURL_LIBS) -lpthread
+
+$(BUILD)/obj $(BUILD)/cloudbase:
+	mkdir -p $@
+
+install: $(MODULE)
+	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
+	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+
+deps-build:
+	@./bin/install-deps $(DEPS_BUILD)
+deps-demo: deps-build
+	@./bin/install-deps $(DEPS_RUN)
+deps-test: deps-demo
+	@./bin/install-deps $(DEPS_TEST)
+deps-bench: deps-demo
+	@./bin/install-deps $(DEPS_BENCH)
+
+# The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@BUSTED="$(BUSTED)" ./spec/run
+
+demo: deps-demo
+	@$(MAKE) --no-print-directory all
+	@LUA="$(LUA)" ./examples/run-demo
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	@./bench/run
+
+lint: deps-test
+	luacheck spec examples bench gateway bin/*.lua 2>/dev/null || luacheck spec examples bench gateway
+
+# The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
+valgrind: deps-test
+	@$(MAKE) --no-print-directory all
+	@BUSTED="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
+
+# The module built with ASan/UBSan, preloaded into the stock interpreter.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined" all
+	@LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  MODULE_BUILD=build-asan BUSTED="$(BUSTED)" ./spec/run
+
+clean:
+	rm -rf $(BUILD) build-asan
