@@ -1,0 +1,295 @@
+-- Start and drive the local CloudBase gateway emulator from busted specs.
+--
+--   local gateway = require "spec.support.gateway"
+--   local gw = gateway.start{ config = "gateway/test/config.json", tls = true, h2c = true }
+--   gw.url, gw.port, gw.tls_url, gw.tls_port, gw.ca_file, gw.h2c_url, gw.h2c_port, gw.run_dir
+--   gw:invocations()   -- decoded GET /_gateway/invocations
+--   gw:reset()         -- DELETE /_gateway/invocations
+--   gw:request{...}    -- one HTTP request through curl (see below)
+--   gw:stop()
+--
+-- Every gateway started here is stopped when the Lua state closes or
+-- os.exit runs, and bin/cloudbase-gateway's watcher stops it if this process
+-- dies, so a failing spec never leaves nginx running.
+local cjson = require "cjson"
+
+local M = {}
+
+local function repo_root()
+  local source = debug.getinfo(1, "S").source
+  local dir = source:match("^@(.*)/spec/support/[^/]+$")
+  if dir == nil or dir == "" then
+    return "."
+  end
+  return dir
+end
+
+M.root = repo_root()
+M.script = M.root .. "/bin/cloudbase-gateway"
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+local function read_file(path)
+  local fh = io.open(path, "rb")
+  if not fh then
+    return nil
+  end
+  local text = fh:read("a")
+  fh:close()
+  return text
+end
+M.read_file = read_file
+
+local function write_file(path, text)
+  local fh = assert(io.open(path, "wb"))
+  fh:write(text)
+  fh:close()
+end
+
+-- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says).
+local function run(cmd)
+  local pipe = assert(io.popen(cmd, "r"))
+  local out = pipe:read("a")
+  local ok, _, code = pipe:close()
+  return out, ok == true, code
+end
+M.run = run
+
+---------------------------------------------------------------------------
+-- Stopping everything, whatever happens.
+
+local live = {}
+
+local function stop_all()
+  for gw in pairs(live) do
+    gw:stop()
+  end
+end
+
+-- A finaliser runs when the Lua state closes (busted exits with
+-- os.exit(code, true)); the os.exit wrapper covers os.exit(code) too.
+M._sentinel = setmetatable({}, { __gc = stop_all })
+if not M._wrapped_exit then
+  local real_exit = os.exit
+  M._wrapped_exit = true
+  os.exit = function(...) -- luacheck: ignore 122
+    stop_all()
+    return real_exit(...)
+  end
+end
+
+---------------------------------------------------------------------------
+-- HTTP through curl.
+
+-- Parse a curl -D dump: the last response's status and lower-case headers
+-- (a repeated header becomes a list in arrival order).
+local function parse_headers(dump)
+  local status, headers = nil, {}
+  for line in dump:gmatch("[^\r\n]*") do
+    local code = line:match("^HTTP/[%d.]+ (%d%d%d)")
+    if code then
+      status, headers = tonumber(code), {}
+    else
+      local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+      if name then
+        name = name:lower()
+        local old = headers[name]
+        if old == nil then
+          headers[name] = value
+        elseif type(old) == "table" then
+          old[#old + 1] = value
+        else
+          headers[name] = { old, value }
+        end
+      end
+    end
+  end
+  return status, headers
+end
+M.parse_headers = parse_headers
+
+-- curl(opts) -> { status, headers, body, http_version, exit_code, stderr }
+--   opts.url (full URL) | opts.base + opts.path
+--   opts.method, opts.headers = { "Name: value", ... } or { Name = value }
+--   opts.body (string; sent verbatim), opts.args = { extra curl args }
+--   opts.timeout (seconds, default 20)
+function M.curl(opts)
+  local url = opts.url or (opts.base .. (opts.path or "/"))
+  local tmp = os.tmpname()
+  local args = { "curl", "-sS", "--max-time", tostring(opts.timeout or 20),
+                 "-o", quote(tmp .. ".body"), "-D", quote(tmp .. ".head"),
+                 "-w", quote("%{http_code} %{http_version}") }
+  if opts.method then
+    args[#args + 1] = "-X " .. quote(opts.method)
+  end
+  for k, v in pairs(opts.headers or {}) do
+    local line = type(k) == "number" and v or (k .. ": " .. v)
+    args[#args + 1] = "-H " .. quote(line)
+  end
+  if opts.body then
+    write_file(tmp .. ".req", opts.body)
+    args[#args + 1] = "--data-binary " .. quote("@" .. tmp .. ".req")
+  end
+  for _, a in ipairs(opts.args or {}) do
+    args[#args + 1] = quote(a)
+  end
+  args[#args + 1] = quote(url)
+  args[#args + 1] = "2>" .. quote(tmp .. ".err")
+  local out, _, code = run(table.concat(args, " "))
+  local status, headers = parse_headers(read_file(tmp .. ".head") or "")
+  local res = {
+    status = status,
+    headers = headers,
+    body = read_file(tmp .. ".body") or "",
+    http_version = out:match("%d+ (%S+)"),
+    exit_code = code,
+    stderr = read_file(tmp .. ".err") or "",
+  }
+  for _, suffix in ipairs({ "", ".body", ".head", ".req", ".err" }) do
+    os.remove(tmp .. suffix)
+  end
+  return res
+end
+
+-- Decode a JSON body (nil when it is not JSON).
+function M.decode(text)
+  local ok, value = pcall(cjson.decode, text)
+  if ok then
+    return value
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- A running gateway.
+
+local Gateway = {}
+Gateway.__index = Gateway
+
+-- gw:request{ path=, method=, headers=, body=, token=, host=, ... }
+-- `token` adds Authorization: Bearer <token>; `host` sets the Host header.
+function Gateway:request(opts)
+  local o = {}
+  for k, v in pairs(opts) do
+    o[k] = v
+  end
+  o.base = o.base or self.url
+  local headers = {}
+  for k, v in pairs(opts.headers or {}) do
+    headers[k] = v
+  end
+  if opts.token then
+    headers[#headers + 1] = "Authorization: Bearer " .. opts.token
+  end
+  if opts.host then
+    headers[#headers + 1] = "Host: " .. opts.host
+  end
+  o.headers = headers
+  local res = M.curl(o)
+  res.json = M.decode(res.body)
+  return res
+end
+
+-- Invoke an event function with a JSON body (a Lua table or raw text).
+function Gateway:invoke(name, body, opts)
+  opts = opts or {}
+  local o = { path = "/v1/functions/" .. name, method = "POST" }
+  for k, v in pairs(opts) do
+    o[k] = v
+  end
+  if type(body) == "table" then
+    body = cjson.encode(body)
+  end
+  o.body = body or "{}"
+  if o.token == nil then
+    o.token = "test-api-key"
+  end
+  if o.token == false then
+    o.token = nil
+  end
+  o.headers = o.headers or { "Content-Type: application/json" }
+  return self:request(o)
+end
+
+function Gateway:invocations()
+  local res = M.curl({ base = self.url, path = "/_gateway/invocations" })
+  assert(res.status == 200, "GET /_gateway/invocations failed: " .. tostring(res.status))
+  return cjson.decode(res.body)
+end
+
+function Gateway:reset()
+  local res = M.curl({ base = self.url, path = "/_gateway/invocations", method = "DELETE" })
+  assert(res.status == 200, "DELETE /_gateway/invocations failed: " .. tostring(res.status))
+end
+
+-- Forget issued/used tokens as well (DELETE /_gateway/state).
+function Gateway:reset_all()
+  local res = M.curl({ base = self.url, path = "/_gateway/state", method = "DELETE" })
+  assert(res.status == 200, "DELETE /_gateway/state failed: " .. tostring(res.status))
+end
+
+function Gateway:running()
+  local _, ok = run(quote(M.script) .. " status --run-dir " .. quote(self.run_dir)
+    .. " >/dev/null 2>&1")
+  return ok
+end
+
+function Gateway:stop()
+  if self.stopped then
+    return
+  end
+  self.stopped = true
+  live[self] = nil
+  run(quote(M.script) .. " stop --run-dir " .. quote(self.run_dir) .. " 2>&1")
+  if self.owns_run_dir and not os.getenv("CLOUDBASE_GW_KEEP_RUN") then
+    run("rm -rf " .. quote(self.run_dir))
+  end
+end
+
+-- start{ config=, tls=, h2c=, port=, run_dir=, nginx= } -> gateway
+-- Raises with the script's stderr when the gateway does not start.
+function M.start(opts)
+  opts = opts or {}
+  local config = opts.config or "gateway/test/config.json"
+  if config:sub(1, 1) ~= "/" then
+    config = M.root .. "/" .. config
+  end
+  local cmd = { quote(M.script), "start", "--config", quote(config),
+                "--port", tostring(opts.port or 0), "--watch-pid", "$PPID" }
+  if opts.tls then
+    cmd[#cmd + 1] = "--tls-port " .. (opts.tls == true and "0" or tostring(opts.tls))
+  end
+  if opts.h2c then
+    cmd[#cmd + 1] = "--h2c-port " .. (opts.h2c == true and "0" or tostring(opts.h2c))
+  end
+  if opts.run_dir then
+    cmd[#cmd + 1] = "--run-dir " .. quote(opts.run_dir)
+  end
+  if opts.nginx then
+    cmd[#cmd + 1] = "--nginx " .. quote(opts.nginx)
+  end
+  local errfile = os.tmpname()
+  local out, ok = run(table.concat(cmd, " ") .. " 2>" .. quote(errfile))
+  local err = read_file(errfile) or ""
+  os.remove(errfile)
+  local gw = setmetatable({ owns_run_dir = opts.run_dir == nil }, Gateway)
+  for key, value in out:gmatch("([%w_]+)=([^\n]*)") do
+    gw[key] = tonumber(value) and key:match("port$") and tonumber(value) or value
+  end
+  if gw.run_dir then
+    live[gw] = true
+  end
+  if not ok or not gw.url then
+    if gw.run_dir then
+      gw:stop()
+    end
+    error("cloudbase-gateway did not start:\n" .. err .. out, 2)
+  end
+  gw.pid = tonumber(gw.pid)
+  return gw
+end
+
+return M
