@@ -5,7 +5,7 @@
  *
  *   raw_curl rate URL BODYFILE TOKEN SECONDS MAXCALLS
  *       calls until SECONDS have passed or MAXCALLS were made (whichever is
- *       first), then prints "calls=N seconds=S rate=R".
+ *       first), then prints calls=N, seconds=S and rate=R, one a line.
  *   raw_curl rss URL BODYFILE TOKEN N1 N2
  *       makes N1 calls, prints "rss_kb_1=...", goes on to N2 calls in all,
  *       prints "rss_kb_2=...".
@@ -121,7 +121,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *mode = argv[1], *url = argv[2], *token = argv[4];
+    char *end;
+    double seconds = strtod(argv[5], &end); /* "rate": may have a fraction */
+    if (*end || !(seconds >= 0)) seconds = -1;
     long a = parse_long(argv[5]), b = parse_long(argv[6]);
+    if (strcmp(mode, "rate") == 0) a = seconds < 0 ? -1 : 0;
     if (a < 0 || b < 0 || (strcmp(mode, "rate") && strcmp(mode, "rss"))) {
         fprintf(stderr, "raw_curl: bad arguments\n");
         return 1;
@@ -158,7 +162,7 @@ int main(int argc, char **argv) {
     if (call(h, &s, body_len, 1, body) != 0) { /* warm-up: connect, check bytes */
         failed = 1;
     } else if (strcmp(mode, "rate") == 0) {
-        double limit = (double)a, t0 = now(), elapsed = 0;
+        double limit = seconds, t0 = now(), elapsed = 0;
         long n = 0;
         while (n < b) {
             if (call(h, &s, body_len, 0, body) != 0) {
@@ -170,7 +174,7 @@ int main(int argc, char **argv) {
         }
         elapsed = now() - t0;
         if (!failed)
-            printf("calls=%ld seconds=%.6f rate=%.1f\n", n, elapsed,
+            printf("calls=%ld\nseconds=%.6f\nrate=%.1f\n", n, elapsed,
                    elapsed > 0 ? (double)n / elapsed : 0.0);
     } else {
         long n = 1; /* the warm-up call counts */

@@ -1,0 +1,12 @@
+-- wrk script: the same POST the other contenders make.
+-- BENCH_BODY_FILE names the payload file, BENCH_TOKEN the API key.
+-- luacheck: globals wrk
+local f = assert(io.open(assert(os.getenv("BENCH_BODY_FILE"), "BENCH_BODY_FILE is not set"), "rb"))
+local body = f:read("*a")
+f:close()
+
+wrk.method = "POST"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "test-api-key")
