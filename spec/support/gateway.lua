@@ -58,6 +58,25 @@ local function run(cmd)
 end
 M.run = run
 
+-- True while a live (non-zombie) process is in process group `pgid`; nginx's
+-- master leads its own group, so gateway.group_alive(gw.pid) covers the
+-- workers too. Zombies waiting for a slow init to reap them do not count.
+function M.group_alive(pgid)
+  local list = io.popen("ls /proc 2>/dev/null")
+  local names = list:read("a")
+  list:close()
+  for pid in names:gmatch("%d+") do
+    local stat = read_file("/proc/" .. pid .. "/stat")
+    if stat then
+      local state, group = stat:match("^.*%) (%S+) %S+ (%S+)")
+      if state ~= "Z" and tonumber(group) == pgid then
+        return true
+      end
+    end
+  end
+  return false
+end
+
 ---------------------------------------------------------------------------
 -- Stopping everything, whatever happens.
 
