@@ -24,4 +24,38 @@ void cbf_json_push_array_mt(lua_State *L);
 /* Push the table exposed as functions.json: { encode = ..., decode = ... }. */
 void cbf_json_push_module(lua_State *L);
 
+/* Internal to the codec (json_encode.c and json_decode.c share them). */
+#include <stdint.h>
+
+/* Length of the valid UTF-8 sequence at p (p[0] >= 0x80), or 0 when it is not
+ * one: overlong forms, UTF-16 surrogates and code points past U+10FFFF are
+ * rejected, as is a sequence cut short by `end`. */
+static inline size_t cbf_json_utf8_sequence(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t avail = (size_t)(end - p);
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+        return avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c > 0xF4) return 0;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+    return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
+                   (p[3] & 0xC0) == 0x80
+               ? 4
+               : 0;
+}
+
+/* Nonzero when one of the 8 bytes in x is >= 0x80, < 0x20, '"' or '\\':
+ * lets string loops skip plain ASCII a word at a time. */
+static inline uint64_t cbf_json_special8(uint64_t x) {
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | x) &
+           highs;
+}
+
 #endif

@@ -1,0 +1,493 @@
+/* JSON decoder: JSON text -> Lua value, exact for Lua 5.4 numbers.
+ *
+ * Strict RFC 8259 grammar (no comments, NaN, leading zeros, trailing commas,
+ * single quotes or raw control characters in strings); whitespace around the
+ * value is allowed, anything else after it is an error.
+ *
+ * - Integer-looking numbers (no '.', 'e' or 'E') that fit int64 become Lua
+ *   integers, -9223372036854775808 included; larger ones become floats (the
+ *   nearest double), as do all other numbers.
+ * - Strings are validated as UTF-8; \u escapes (surrogate pairs too, and
+ *   \u0000) are decoded; plain runs are pushed straight from the input.
+ * - null is the NULL light userdata (functions.null, == cjson.null); an empty
+ *   array gets array_mt so that it encodes back to [] and not {}.
+ *
+ * Errors fill `err` ("unexpected character 'x' at byte 7", byte positions
+ * count from 1) and leave the Lua stack as it was. */
+#include "json.h"
+
+#include <float.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 0: plain; 1: '"', '\\' or a control character; 2: first byte of UTF-8. */
+static const unsigned char byte_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+typedef struct {
+    lua_State *L;
+    const unsigned char *start, *p, *end;
+    cbf_json_error *err;
+    int depth;
+    int scratch_slot; /* stack slot anchoring the scratch userdata */
+    unsigned char *scratch;
+    size_t scratch_cap;
+} decoder;
+
+/* ------------------------------------------------------------------ errors */
+
+static size_t position(const decoder *d, const unsigned char *at) {
+    return (size_t)(at - d->start) + 1;
+}
+
+static int fail_eoi(decoder *d) {
+    strcpy(d->err->message, "unexpected end of input");
+    return -1;
+}
+
+static int fail_at(decoder *d, const char *what, const unsigned char *at) {
+    snprintf(d->err->message, sizeof d->err->message, "%s at byte %lu", what,
+             (unsigned long)position(d, at));
+    return -1;
+}
+
+static int fail_char(decoder *d, const unsigned char *at) {
+    if (at >= d->end) return fail_eoi(d);
+    if (*at >= 0x20 && *at < 0x7f)
+        snprintf(d->err->message, sizeof d->err->message, "unexpected character '%c' at byte %lu",
+                 *at, (unsigned long)position(d, at));
+    else
+        snprintf(d->err->message, sizeof d->err->message,
+                 "unexpected character '\\x%02x' at byte %lu", *at,
+                 (unsigned long)position(d, at));
+    return -1;
+}
+
+/* ----------------------------------------------------------------- helpers */
+
+static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+/* Scratch memory of at least n bytes, owned by a userdata on the stack so
+ * that nothing leaks if Lua raises (out of memory) while it is in use. */
+static unsigned char *scratch(decoder *d, size_t n) {
+    if (n > d->scratch_cap) {
+        if (n < 256) n = 256;
+        d->scratch = (unsigned char *)lua_newuserdata(d->L, n);
+        lua_replace(d->L, d->scratch_slot);
+        d->scratch_cap = n;
+    }
+    return d->scratch;
+}
+
+/* Skips plain ASCII and valid UTF-8 from p; returns where it stopped: at
+ * end, at a byte of class 1, or at invalid UTF-8 (*bad set). */
+static const unsigned char *scan_plain(const unsigned char *p, const unsigned char *end, int *bad) {
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if (cbf_json_special8(x)) break;
+            p += 8;
+        }
+        while (p < end && byte_class[*p] == 0) p++;
+        if (p < end && byte_class[*p] == 2) {
+            size_t n = cbf_json_utf8_sequence(p, end);
+            if (n == 0) {
+                *bad = 1;
+                return p;
+            }
+            p += n;
+            continue;
+        }
+        return p;
+    }
+}
+
+/* ----------------------------------------------------------------- strings */
+
+static int hex_digit(unsigned c) {
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    return -1;
+}
+
+/* The 4 hex digits at p: their value, -1 when one is not a hex digit, -2
+ * when the input ends first. */
+static long read_hex4(const unsigned char *p, const unsigned char *end) {
+    long v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        int h;
+        if (p + i >= end) return -2;
+        h = hex_digit(p[i]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* A \uXXXX escape (or a surrogate pair of two) at esc, the backslash. Writes
+ * the UTF-8 bytes to *o and returns the byte after the escape, or NULL. */
+static const unsigned char *unescape_u(decoder *d, const unsigned char *esc, unsigned char **o) {
+    const unsigned char *p = esc + 6, *end = d->end;
+    long cp = read_hex4(esc + 2, end), lo;
+    unsigned char *w = *o;
+    if (cp == -2) return fail_eoi(d), NULL;
+    if (cp == -1) return fail_at(d, "invalid \\u escape", esc), NULL;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return fail_at(d, "lone surrogate", esc), NULL;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (p == end || (p + 1 == end && p[0] == '\\')) return fail_eoi(d), NULL;
+        if (p[0] != '\\' || p[1] != 'u') return fail_at(d, "lone surrogate", esc), NULL;
+        lo = read_hex4(p + 2, end);
+        if (lo == -2) return fail_eoi(d), NULL;
+        if (lo == -1) return fail_at(d, "invalid \\u escape", p), NULL;
+        if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(d, "lone surrogate", esc), NULL;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        p += 6;
+    }
+    if (cp < 0x80) {
+        *w++ = (unsigned char)cp;
+    } else if (cp < 0x800) {
+        *w++ = (unsigned char)(0xC0 | (cp >> 6));
+        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *w++ = (unsigned char)(0xE0 | (cp >> 12));
+        *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else {
+        *w++ = (unsigned char)(0xF0 | (cp >> 18));
+        *w++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
+    }
+    *o = w;
+    return p;
+}
+
+/* The rest of a string holding escapes: s0 is its first byte, p the first
+ * backslash. The unescaped text is never longer than the escaped one, so
+ * end - s0 bytes of scratch are enough. */
+static int parse_escaped_string(decoder *d, const unsigned char *s0, const unsigned char *p) {
+    const unsigned char *end = d->end;
+    unsigned char *o = scratch(d, (size_t)(end - s0)), *base = o;
+    memcpy(o, s0, (size_t)(p - s0));
+    o += p - s0;
+    for (;;) {
+        const unsigned char *run = p, *esc;
+        int bad = 0;
+        p = scan_plain(p, end, &bad);
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (bad) return fail_at(d, "invalid UTF-8", p);
+        if (p == end) return fail_eoi(d);
+        if (*p == '"') {
+            lua_pushlstring(d->L, (const char *)base, (size_t)(o - base));
+            d->p = p + 1;
+            return 0;
+        }
+        if (*p != '\\') return fail_char(d, p);
+        esc = p++;
+        if (p == end) return fail_eoi(d);
+        switch (*p) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u':
+            p = unescape_u(d, esc, &o);
+            if (!p) return -1;
+            continue;
+        default:
+            return fail_at(d, "invalid escape", esc);
+        }
+        p++;
+    }
+}
+
+/* d->p is at the opening quote; pushes the string. */
+static int parse_string(decoder *d) {
+    const unsigned char *s0 = d->p + 1, *p;
+    int bad = 0;
+    p = scan_plain(s0, d->end, &bad);
+    if (bad) return fail_at(d, "invalid UTF-8", p);
+    if (p == d->end) return fail_eoi(d);
+    if (*p == '"') {
+        lua_pushlstring(d->L, (const char *)s0, (size_t)(p - s0));
+        d->p = p + 1;
+        return 0;
+    }
+    if (*p == '\\') return parse_escaped_string(d, s0, p);
+    return fail_char(d, p); /* a control character */
+}
+
+/* ----------------------------------------------------------------- numbers */
+
+#define IS_DIGIT(c) ((unsigned)((c) - '0') < 10u)
+
+/* Correctly rounded double of the number text [s, e) by strtod, which wants
+ * the C locale's decimal point. */
+static int parse_float_slow(decoder *d, const unsigned char *s, const unsigned char *e) {
+    const char *dp = localeconv()->decimal_point;
+    size_t dplen = dp && *dp ? strlen(dp) : 1, n = (size_t)(e - s);
+    char *buf = (char *)scratch(d, n + dplen + 1), *o = buf;
+    for (; s < e; s++) {
+        if (*s == '.' && dp && *dp) {
+            memcpy(o, dp, dplen);
+            o += dplen;
+        } else {
+            *o++ = (char)*s;
+        }
+    }
+    *o = '\0';
+    lua_pushnumber(d->L, (lua_Number)strtod(buf, NULL));
+    return 0;
+}
+
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#endif
+
+static int parse_number(decoder *d) {
+    const unsigned char *start = d->p, *p = d->p, *end = d->end;
+    const uint64_t cutoff = UINT64_MAX / 10; /* m * 10 + 9 cannot wrap below it */
+    uint64_t m = 0;
+    int neg = 0, is_int = 1, exact = 1, scale = 0;
+    long ev = 0;
+
+    if (*p == '-') {
+        neg = 1;
+        if (++p == end) return fail_eoi(d);
+    }
+    if (*p == '0') {
+        if (++p < end && IS_DIGIT(*p)) return fail_char(d, p);
+    } else if (IS_DIGIT(*p)) {
+        for (; p < end && IS_DIGIT(*p); p++) {
+            unsigned dig = (unsigned)(*p - '0');
+            if (m < cutoff || (m == cutoff && dig <= UINT64_MAX % 10)) {
+                m = m * 10 + dig;
+            } else {
+                exact = 0; /* more digits than a uint64_t holds */
+                scale++;
+            }
+        }
+    } else {
+        return fail_char(d, p);
+    }
+    if (p < end && *p == '.') {
+        is_int = 0;
+        if (++p == end) return fail_eoi(d);
+        if (!IS_DIGIT(*p)) return fail_char(d, p);
+        for (; p < end && IS_DIGIT(*p); p++) {
+            if (m < cutoff) {
+                m = m * 10 + (unsigned)(*p - '0');
+                scale--;
+            } else if (*p != '0') {
+                exact = 0;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0;
+        is_int = 0;
+        if (++p == end) return fail_eoi(d);
+        if (*p == '+' || *p == '-') {
+            eneg = *p == '-';
+            if (++p == end) return fail_eoi(d);
+        }
+        if (!IS_DIGIT(*p)) return fail_char(d, p);
+        for (; p < end && IS_DIGIT(*p); p++)
+            if (ev < 100000) ev = ev * 10 + (*p - '0');
+        if (eneg) ev = -ev;
+    }
+    d->p = p;
+
+    if (is_int && exact) {
+        if (!neg && m <= (uint64_t)LUA_MAXINTEGER) {
+            lua_pushinteger(d->L, (lua_Integer)m);
+        } else if (neg && m <= (uint64_t)LUA_MAXINTEGER + 1) {
+            lua_pushinteger(d->L, m == (uint64_t)LUA_MAXINTEGER + 1 ? LUA_MININTEGER
+                                                                     : -(lua_Integer)m);
+        } else { /* beyond int64: the nearest double */
+            lua_pushnumber(d->L, neg ? -(lua_Number)m : (lua_Number)m);
+        }
+        return 0;
+    }
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    /* m and 10^|e| are exact doubles, so one IEEE operation rounds correctly. */
+    if (exact && m <= ((uint64_t)1 << 53)) {
+        long e10 = ev + scale;
+        if (m == 0 || (e10 >= -22 && e10 <= 22)) {
+            double v = (double)m;
+            if (e10 < 0 && m) v /= exact_pow10[-e10];
+            else if (m) v *= exact_pow10[e10];
+            lua_pushnumber(d->L, (lua_Number)(neg ? -v : v));
+            return 0;
+        }
+    }
+#endif
+    return parse_float_slow(d, start, p);
+}
+
+/* -------------------------------------------------------------- containers */
+
+static int parse_value(decoder *d);
+
+static int enter(decoder *d) {
+    if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, "nesting deeper than 1000", d->p);
+    if (!lua_checkstack(d->L, 4)) return fail_at(d, "Lua stack exhausted", d->p);
+    return 0;
+}
+
+static int parse_array(decoder *d) {
+    lua_State *L = d->L;
+    lua_Integer n = 0;
+    if (enter(d) != 0) return -1;
+    d->p = skip_ws(d->p + 1, d->end);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        lua_createtable(L, 0, 0);
+        cbf_json_push_array_mt(L);
+        lua_setmetatable(L, -2);
+        d->depth--;
+        return 0;
+    }
+    lua_createtable(L, 4, 0);
+    for (;;) {
+        if (parse_value(d) != 0) return -1;
+        lua_rawseti(L, -2, ++n);
+        d->p = skip_ws(d->p, d->end);
+        if (d->p == d->end) return fail_eoi(d);
+        if (*d->p == ']') break;
+        if (*d->p != ',') return fail_char(d, d->p);
+        d->p++;
+    }
+    d->p++;
+    d->depth--;
+    return 0;
+}
+
+static int parse_object(decoder *d) {
+    lua_State *L = d->L;
+    if (enter(d) != 0) return -1;
+    d->p = skip_ws(d->p + 1, d->end);
+    lua_createtable(L, 0, 4);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (d->p == d->end) return fail_eoi(d);
+        if (*d->p != '"') return fail_char(d, d->p);
+        if (parse_string(d) != 0) return -1;
+        d->p = skip_ws(d->p, d->end);
+        if (d->p == d->end) return fail_eoi(d);
+        if (*d->p != ':') return fail_char(d, d->p);
+        d->p++;
+        if (parse_value(d) != 0) return -1;
+        lua_rawset(L, -3); /* a duplicate key: the last one wins */
+        d->p = skip_ws(d->p, d->end);
+        if (d->p == d->end) return fail_eoi(d);
+        if (*d->p == '}') break;
+        if (*d->p != ',') return fail_char(d, d->p);
+        d->p = skip_ws(d->p + 1, d->end);
+    }
+    d->p++;
+    d->depth--;
+    return 0;
+}
+
+static int parse_literal(decoder *d, const char *word, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (d->p + i >= d->end) return fail_eoi(d);
+        if (d->p[i] != (unsigned char)word[i]) return fail_char(d, d->p + i);
+    }
+    d->p += n;
+    return 0;
+}
+
+static int parse_value(decoder *d) {
+    lua_State *L = d->L;
+    d->p = skip_ws(d->p, d->end);
+    if (d->p == d->end) return fail_eoi(d);
+    switch (*d->p) {
+    case '{': return parse_object(d);
+    case '[': return parse_array(d);
+    case '"': return parse_string(d);
+    case 't':
+        if (parse_literal(d, "true", 4) != 0) return -1;
+        lua_pushboolean(L, 1);
+        return 0;
+    case 'f':
+        if (parse_literal(d, "false", 5) != 0) return -1;
+        lua_pushboolean(L, 0);
+        return 0;
+    case 'n':
+        if (parse_literal(d, "null", 4) != 0) return -1;
+        lua_pushlightuserdata(L, NULL);
+        return 0;
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return parse_number(d);
+    default:
+        return fail_char(d, d->p);
+    }
+}
+
+int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err) {
+    decoder d;
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 4)) {
+        strcpy(err->message, "Lua stack exhausted");
+        return -1;
+    }
+    lua_pushnil(L); /* the scratch slot; the value ends up there */
+    d.L = L;
+    d.start = d.p = (const unsigned char *)(s ? s : "");
+    d.end = d.start + (s ? len : 0);
+    d.err = err;
+    d.depth = 0;
+    d.scratch_slot = top + 1;
+    d.scratch = NULL;
+    d.scratch_cap = 0;
+    err->message[0] = '\0';
+    if (parse_value(&d) == 0) {
+        d.p = skip_ws(d.p, d.end);
+        if (d.p == d.end) {
+            lua_replace(L, top + 1);
+            return 0;
+        }
+        fail_char(&d, d.p);
+    }
+    lua_settop(L, top);
+    return -1;
+}
