@@ -233,6 +233,30 @@ function Gateway:invoke(name, body, opts)
   return self:request(o)
 end
 
+-- Invoke an event function n times from ONE curl process (sequential, one
+-- kept-alive connection). Returns a list of { status = N, body = text }.
+-- Bodies must not contain the line "\n@@<status>@@".
+function Gateway:invoke_many(name, body, n, opts)
+  opts = opts or {}
+  local tmp = os.tmpname()
+  write_file(tmp, type(body) == "table" and cjson.encode(body) or body or "{}")
+  local args = { "curl", "-sS", "--max-time", "60", "-X", "POST",
+                 "-H", quote("Authorization: Bearer " .. (opts.token or "test-api-key")),
+                 "-H", quote("Content-Type: application/json"),
+                 "--data-binary", quote("@" .. tmp), "-w", quote("\n@@%{http_code}@@\n") }
+  for _, h in ipairs(opts.headers or {}) do
+    args[#args + 1] = "-H " .. quote(h)
+  end
+  args[#args + 1] = quote(self.url .. "/v1/functions/" .. name .. "?n=[1-" .. n .. "]")
+  local out = run(table.concat(args, " "))
+  os.remove(tmp)
+  local results = {}
+  for text, code in out:gmatch("(.-)\n@@(%d+)@@\n") do
+    results[#results + 1] = { status = tonumber(code), body = text }
+  end
+  return results
+end
+
 function Gateway:invocations()
   local res = M.curl({ base = self.url, path = "/_gateway/invocations" })
   assert(res.status == 200, "GET /_gateway/invocations failed: " .. tostring(res.status))
