@@ -1,0 +1,43 @@
+rockspec_format = "3.0"
+package = "lua-cloudbase-functions"
+version = "0.1.0-1"
+source = {
+   -- Built from a checkout with `luarocks make`; the project has no public release URL yet.
+   url = "git+https://invalid.example/lua-cloudbase-functions.git",
+   tag = "v0.1.0",
+}
+description = {
+   summary = "Invoke Tencent CloudBase cloud functions from Lua 5.4",
+   detailed = [[
+A C module over libcurl: a Lua table goes in as the JSON body of
+POST /v1/functions/:name, the function's result comes back as a Lua value,
+and every failure is a structured error carrying the gateway's code and
+requestId. Includes an exact JSON codec, invoke_all on the curl multi
+interface (HTTP/2 multiplexing, keep-alive) and a transport seam.
+]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1",
+}
+external_dependencies = {
+   -- library only: Debian keeps curl/curl.h in a multiarch directory that a
+   -- `header` check does not search, while gcc finds it by itself.
+   CURL = { library = "curl" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["cloudbase.functions"] = {
+         sources = {
+            "src/buffer.c", "src/client.c", "src/error.c", "src/invoke.c",
+            "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/module.c",
+            "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
+         },
+         defines = { "_POSIX_C_SOURCE=200809L" },
+         incdirs = { "src", "$(CURL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)" },
+         libraries = { "curl", "pthread" },
+      },
+   },
+}
