@@ -30,7 +30,9 @@ DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
 DEPS_TEST = lua-busted lua-check valgrind luarocks
 DEPS_BENCH = wrk procps
 
-.PHONY: all install test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
+
+.PHONY: all install rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
 
 all: $(MODULE)
 
@@ -46,6 +48,13 @@ $(BUILD)/obj $(BUILD)/cloudbase:
 install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+
+# Build and install through LuaRocks into a local tree, offline, and load it from there.
+rock: deps-test
+	luarocks --lua-version $(LUA_VERSION) --tree .rocks make --deps-mode=none $(ROCKSPEC)
+	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_VERSION)/?.so;" .. package.cpath' \
+	  -e 'local f = require "cloudbase.functions"; print("loaded cloudbase.functions " .. f.version .. " from .rocks")'
+	rm -rf cloudbase src/*.o
 
 deps-build:
 	@./bin/install-deps $(DEPS_BUILD)
@@ -85,4 +94,4 @@ asan:
 	  MODULE_BUILD=build-asan BUSTED="$(BUSTED)" ./spec/run
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan .rocks cloudbase src/*.o
