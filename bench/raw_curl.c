@@ -1,7 +1,8 @@
 /* The practical ceiling for sequential calls: one reused libcurl easy handle
  * doing N POSTs of the same body to the same URL, with the same headers the
  * module sends. No JSON work at all: the body is sent as read from a file and
- * the answer is only checked (status 200, same length as the body).
+ * the answer is only checked (status 200, a non-empty body; the gateway's echo
+ * re-encodes the JSON, so its bytes need not be ours).
  *
  *   raw_curl rate URL BODYFILE TOKEN SECONDS MAXCALLS
  *       calls until SECONDS have passed or MAXCALLS were made (whichever is
@@ -86,8 +87,8 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-/* One call; returns 0 when the answer is 200 with a body as long as ours. */
-static int call(CURL *h, sink *s, size_t body_len, int check_bytes, const char *body) {
+/* One call; returns 0 when the answer is 200 with a non-empty body. */
+static int call(CURL *h, sink *s) {
     long status = 0;
     s->len = 0;
     CURLcode rc = curl_easy_perform(h);
@@ -96,8 +97,7 @@ static int call(CURL *h, sink *s, size_t body_len, int check_bytes, const char *
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200 || s->len != body_len ||
-        (check_bytes && memcmp(s->data, body, body_len) != 0)) {
+    if (status != 200 || s->len == 0) {
         fprintf(stderr, "raw_curl: unexpected answer: status %ld, %zu bytes\n", status,
                 s->len);
         return -1;
@@ -159,13 +159,13 @@ int main(int argc, char **argv) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
 
     int failed = 0;
-    if (call(h, &s, body_len, 1, body) != 0) { /* warm-up: connect, check bytes */
+    if (call(h, &s) != 0) { /* warm-up: connects */
         failed = 1;
     } else if (strcmp(mode, "rate") == 0) {
         double limit = seconds, t0 = now(), elapsed = 0;
         long n = 0;
         while (n < b) {
-            if (call(h, &s, body_len, 0, body) != 0) {
+            if (call(h, &s) != 0) {
                 failed = 1;
                 break;
             }
@@ -178,9 +178,9 @@ int main(int argc, char **argv) {
                    elapsed > 0 ? (double)n / elapsed : 0.0);
     } else {
         long n = 1; /* the warm-up call counts */
-        for (; n < a && !failed; n++) failed = call(h, &s, body_len, 0, body) != 0;
+        for (; n < a && !failed; n++) failed = call(h, &s) != 0;
         if (!failed) printf("rss_kb_1=%ld\n", rss_kb());
-        for (; n < b && !failed; n++) failed = call(h, &s, body_len, 0, body) != 0;
+        for (; n < b && !failed; n++) failed = call(h, &s) != 0;
         if (!failed) printf("rss_kb_2=%ld\n", rss_kb());
     }
 

@@ -137,7 +137,7 @@ add("sleep_cold", sleep, "cold_seconds")
 add("sleep_warm", sleep, "warm_seconds")
 
 progress("codec")
-local codec = worker("codec", { repeats = 5, min_seconds = 0.15 })
+local codec = worker("codec", { repeats = 5, min_seconds = 0.25 })
 
 progress("RSS: raw libcurl, 1k then 100k calls")
 local rss_raw = raw("rss", 1000, 100000)
@@ -238,6 +238,8 @@ end
 row("decode unicode strings written as \\u escapes", codec.uescaped_decode_ours, "lua-cjson",
   codec.uescaped_decode_cjson, fmt_mbs, { op = ">=", value = 1.0 }, codec.error)
 if exact == nil then unmeasured = unmeasured + 1 end
+row("noise floor: lua-cjson encode vs itself (small objects)", codec.noise_a, "lua-cjson", codec.noise_b,
+  fmt_mbs, nil)
 rows[#rows + 1] = { "codec integer-exact (documents round-trip; ±2^63-1, 2^53+1)",
   codec.exact_docs and string.format("documents: %s, big integers: %s", codec.exact_docs, codec.exact_bigints)
     or "n/a", "—", "—", "exact", exact == nil and "n/a" or (exact and "yes" or "**MISSED**") }
@@ -387,9 +389,11 @@ w(string.format("  sample, %.1f s of invoke_all batches of 2000 calls, %d s per 
 w("- The module and luasocket + lua-cjson decode every answer into Lua values; the raw libcurl")
 w("  loop and wrk only check it. luasocket opens a new TCP connection per call.")
 w("- Sleep: best of " .. repeats .. " rounds; \"new client\" includes opening the 200 connections.")
-w("- Codec: process CPU time, best of 5 interleaved repeats of at least 0.15 s each; MB/s counts")
+w("- Codec: process CPU time, best of 5 interleaved repeats of at least 0.25 s each; MB/s counts")
 w("  the bytes of the module's encoding of the document for both codecs, so the ratio is a ratio")
-w("  of times. Decoders read the same text. Numbers are ones lua-cjson holds exactly.")
+w("  of times. Decoders read the same text. Numbers are ones lua-cjson holds exactly. The")
+w("  \"noise floor\" row times lua-cjson against itself the same way: a codec ratio within that")
+w("  distance of 1.0 is a tie.")
 w("- RSS: VmRSS after a full GC, after 1,000 and after 100,000 calls in one process.")
 w(string.format("- Whole run: %.0f s.", elapsed))
 w()

@@ -352,6 +352,14 @@ function modes.codec()
     end
   end
   if json then emit("exact_docs", all_exact and "yes" or "no") end
+
+  -- Noise floor: lua-cjson against itself, measured exactly like a pair above.
+  local small = lib.documents()[1].items
+  local bytes = 0
+  for i = 1, #small do bytes = bytes + #cjson.encode(small[i]) end
+  local a, b = best_time(passes(cjson.encode, small), passes(cjson.encode, small))
+  emit("noise_a", bytes / 1e6 / a)
+  emit("noise_b", bytes / 1e6 / b)
 end
 
 local fn = modes[(mode or ""):gsub("-", "_")]
