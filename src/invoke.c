@@ -99,10 +99,22 @@ static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, siz
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, transport, rc;
     cbf_transfer *t;
-    if (ensure_transfers(c, 1)) return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for a transfer");
-    t = c->transfers[0];
+    if (c->closed) { /* an earlier call's token or transport function closed it */
+        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        return -1;
+    }
     if (cbf_request_token(L, a->uv)) return -1;
     token = lua_gettop(L);
+    /* The token function is Lua code: it may have closed the client (which frees the
+     * transfers and the base URL) or run calls of its own. Look at the client again. */
+    if (c->closed) {
+        cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed by its token function", 0,
+                       NULL, NULL, 0);
+        lua_replace(L, token);
+        return -1;
+    }
+    if (ensure_transfers(c, 1)) return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for a transfer");
+    t = c->transfers[0];
     lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
     transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
