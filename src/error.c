@@ -30,6 +30,23 @@ int cbf_error_raise(lua_State *L, const char *code, const char *message) {
     return lua_error(L);
 }
 
+const char *cbf_error_describe(lua_State *L, int idx) {
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+        lua_pushstring(L, lua_tostring(L, idx));
+    } else if (luaL_getmetafield(L, idx, "__tostring")) { /* nonzero (found) on 5.1 to 5.4 */
+        lua_pushvalue(L, idx);
+        lua_call(L, 1, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "(an error object whose __tostring gave no string)");
+        }
+    } else {
+        lua_pushfstring(L, "(a %s with no message)", luaL_typename(L, idx));
+    }
+    return lua_tostring(L, -1);
+}
+
 /* "CODE: message (status 403, request_id abc)" so an uncaught error reads well. */
 static int error_tostring(lua_State *L) {
     int parts = 0, has_status, has_id;

@@ -13,6 +13,9 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
                     const char *request_id, const char *body, size_t body_len);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
+/* Push a printable description of the error value at idx (a string as is, an object
+ * through its __tostring, such as an Error raised by a nested call) and return it. */
+const char *cbf_error_describe(lua_State *L, int idx);
 /* Create the metatable (once per state) and leave it on the stack. */
 void cbf_error_push_metatable(lua_State *L);
 

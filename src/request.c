@@ -164,12 +164,13 @@ int cbf_request_token(lua_State *L, int uv) {
     lua_getfield(L, uv, CBF_UV_TOKEN);
     if (lua_isfunction(L, -1)) {
         if (lua_pcall(L, 0, 1, 0) != 0) {
-            /* The provider's own message may be shown: it is not the credential. */
-            const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)";
+            /* The provider's own message may be shown: it is not the credential. An
+             * error object (a nested call's) shows through its __tostring. */
+            const char *why = cbf_error_describe(L, -1);
             lua_pushfstring(L, "token function failed: %s", why);
             cbf_error_push(L, "TOKEN_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
-            lua_replace(L, -3);
-            lua_pop(L, 1);
+            lua_replace(L, -4);
+            lua_pop(L, 2);
             return -1;
         }
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {

@@ -82,7 +82,7 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
     cbf_request_push(L, req);
     if (lua_pcall(L, 1, 3, 0) != 0) {
         snprintf(msg, sizeof msg, "transport function failed: %.150s",
-                 lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+                 cbf_error_describe(L, -1));
         return fail(L, base, "TRANSPORT_ERROR", msg);
     }
     resp = base + 1;
