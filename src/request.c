@@ -301,12 +301,16 @@ static int append_query(lua_State *L, int query, cbf_buffer *url) {
     while (lua_next(L, query) != 0) {
         int ok = lua_type(L, -2) == LUA_TSTRING;
         if (ok && lua_istable(L, -1)) {
-            size_t j, n = lua_rawlen(L, -1);
-            for (j = 1; ok && j <= n; j++) {
-                lua_rawgeti(L, -1, (lua_Integer)j);
-                ok = query_scalar(L, -1);
+            /* A list: keys 1..n only. A map (or a list with extra keys) would lose
+             * its other entries silently, so it is refused. */
+            lua_Number n = (lua_Number)lua_rawlen(L, -1);
+            lua_pushnil(L);
+            while (ok && lua_next(L, -2) != 0) {
+                lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+                ok = k >= 1 && k <= n && (lua_Number)(lua_Integer)k == k && query_scalar(L, -1);
                 lua_pop(L, 1);
             }
+            if (!ok) lua_pop(L, 1); /* the key lua_next left behind */
         } else if (ok) {
             ok = query_scalar(L, -1);
         }
