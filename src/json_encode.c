@@ -74,6 +74,7 @@ typedef struct {
     int depth;
     int array_mt_known;
     const void *array_mt;
+    const void *path[CBF_JSON_MAX_DEPTH]; /* path[i]: the table at depth i */
 } encoder;
 
 /* Room for n more bytes (plus the NUL cbf_buffer keeps room for). */
@@ -692,9 +693,10 @@ static int encode_value(encoder *e, int idx);
 /* Integer value of a number key, 0 if it has none. */
 static int integer_key(lua_State *L, int idx, lua_Integer *out) {
 #if LUA_VERSION_NUM >= 503
-    if (!lua_isinteger(L, idx)) return 0;
-    *out = lua_tointeger(L, idx);
-    return 1;
+    int isint = 0;
+    if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+    *out = lua_tointegerx(L, idx, &isint); /* number keys are never integral floats */
+    return isint;
 #else
     lua_Number n = lua_tonumber(L, idx);
     if (n != floor(n) || n < -9007199254740992.0 || n > 9007199254740992.0) return 0;
@@ -740,13 +742,14 @@ static int check_array_key(encoder *e, lua_Integer n) {
 static int put_elements(encoder *e, int idx, enc_frame *f, lua_Integer n) {
     lua_State *L = e->L;
     lua_Integer i;
+    int slot = lua_gettop(L) + 1;
     if (put_char(e, '[') != 0) return fail_oom(e);
+    f->key_kind = KEY_INDEX;
     for (i = 1; i <= n; i++) {
         if (i > 1 && put_char(e, ',') != 0) return fail_oom(e);
-        f->key_kind = KEY_INDEX;
         f->index = i;
         lua_rawgeti(L, idx, i);
-        if (encode_value(e, lua_gettop(L)) != 0) return -1;
+        if (encode_value(e, slot) != 0) return -1;
         lua_pop(L, 1);
     }
     f->key_kind = KEY_NONE;
@@ -782,12 +785,14 @@ static int encode_plain_table(encoder *e, int idx, enc_frame *f) {
     if (!lua_next(L, idx)) return put(e, "{}", 2) != 0 ? fail_oom(e) : 0;
 
     if (integer_key(L, -2, &first)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-        do {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 1;
+        if (first < 1 || first > n) return fail(e, "sparse array", NULL);
+        lua_pop(L, 1);
+        while (lua_next(L, idx)) {
             if (check_array_key(e, n) != 0) return -1;
             count++;
             lua_pop(L, 1);
-        } while (lua_next(L, idx));
+        }
         if (count != n) return fail(e, "sparse array", NULL);
         return put_elements(e, idx, f, n);
     }
@@ -800,7 +805,7 @@ static int encode_plain_table(encoder *e, int idx, enc_frame *f) {
         int rc;
         if (lua_type(L, -2) != LUA_TSTRING) {
             f->key_kind = KEY_NONE;
-            if (lua_type(L, -2) == LUA_TNUMBER && integer_key(L, -2, &first))
+            if (integer_key(L, -2, &first))
                 return fail(e, "mixed keys (integer and string)", NULL);
             return fail(e, "unsupported key type ", key_type_name(L, -2));
         }
@@ -821,16 +826,43 @@ static int encode_plain_table(encoder *e, int idx, enc_frame *f) {
     return put_char(e, '}') != 0 ? fail_oom(e) : 0;
 }
 
+#define NEAR_ANCESTORS 4
+
+/* At the depth limit: report the first table on the path (from the root)
+ * that repeats an ancestor as a cycle, else the depth. */
+static int fail_deep(encoder *e, const void *self) {
+    const enc_frame *f, *g, *first = NULL;
+    for (f = e->top; f; f = f->parent) {
+        for (g = f->parent; g; g = g->parent)
+            if (g->table == f->table) first = f; /* keeps the one nearest the root */
+    }
+    if (!first) {
+        for (g = e->top; g; g = g->parent)
+            if (g->table == self) break;
+        if (!g) return fail(e, "nesting deeper than 1000", NULL);
+        return fail(e, "cycle", NULL);
+    }
+    e->top = first->parent; /* the path that leads to the repeated table */
+    return fail(e, "cycle", NULL);
+}
+
 static int encode_table(encoder *e, int idx) {
     lua_State *L = e->L;
     const void *self = lua_topointer(L, idx);
-    const enc_frame *g;
     enc_frame f;
     int rc, marked = 0;
-    if (e->depth >= CBF_JSON_MAX_DEPTH) return fail(e, "nesting deeper than 1000", NULL);
-    for (g = e->top; g; g = g->parent)
-        if (g->table == self) return fail(e, "cycle", NULL);
-    if (!lua_checkstack(L, 4)) return fail(e, "Lua stack exhausted", NULL);
+    int i;
+    /* Cycles: a table that repeats one of its nearest ancestors is caught at
+     * once; a longer cycle runs into the depth limit, and is told apart from
+     * plain deep nesting there. Checking every ancestor at every level would
+     * make deep documents quadratic. */
+    for (i = e->depth - 1; i >= 0 && i >= e->depth - NEAR_ANCESTORS; i--)
+        if (e->path[i] == self) return fail(e, "cycle", NULL);
+    if (e->depth >= CBF_JSON_MAX_DEPTH) return fail_deep(e, self);
+    e->path[e->depth] = self;
+    /* A level takes at most 3 slots: grow the stack for 16 levels at a time. */
+    if (e->depth % 16 == 0 && !lua_checkstack(L, 16 * 3 + 4))
+        return fail(e, "Lua stack exhausted", NULL);
     if (lua_getmetatable(L, idx)) {
         marked = lua_topointer(L, -1) == array_mt(e);
         lua_pop(L, 1);
