@@ -65,6 +65,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     return cbf_buffer_append(&t->resp_headers, data, len) == 0 ? len : 0;
 }
 
+/* libcurl before 8.0.0 breaks a cleartext HTTP/2 prior-knowledge connection when it
+ * reuses or multiplexes onto it: every transfer after the first fails with "Error in
+ * the HTTP2 framing layer" (curl issue #10634, fixed by curl PR #10643 in 8.0.0).
+ * Debian 12 ships 7.88. There, each h2c transfer gets a connection of its own. */
+static int h2c_reuse_broken(const cbf_client *c, const cbf_request *req) {
+    return c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE && req->url.data &&
+           strncmp(req->url.data, "http://", 7) == 0 &&
+           curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+}
+
 static long millis(double seconds) {
     double ms = seconds * 1000.0;
     return ms < 1 ? 1 : (long)ms;
@@ -105,7 +115,12 @@ CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t) {
     SET(CURLOPT_TCP_KEEPIDLE, 60L);
     SET(CURLOPT_TCP_KEEPINTVL, 30L);
     SET(CURLOPT_HTTP_VERSION, version);
-    SET(CURLOPT_PIPEWAIT, 1L);
+    if (h2c_reuse_broken(c, req)) {
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    } else {
+        SET(CURLOPT_PIPEWAIT, 1L);
+    }
     SET(CURLOPT_TIMEOUT_MS, millis(req->timeout));
     SET(CURLOPT_CONNECTTIMEOUT_MS, millis(req->connect_timeout));
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_size);
