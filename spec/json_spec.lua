@@ -1,0 +1,445 @@
+-- functions.json: the module's own codec. Exact for Lua 5.4 numbers, strict
+-- about UTF-8 and grammar, and checked against Debian's lua-cjson 2.1.0 on the
+-- documents where cjson itself is exact.
+local functions = require "cloudbase.functions"
+local json = functions.json
+local cjson = require "cjson"
+
+local function encode_error(value)
+  local ok, err = pcall(json.encode, value)
+  assert.is_false(ok, "expected an encode error")
+  assert.equal("table", type(err))
+  assert.equal("ENCODE_ERROR", err.code)
+  return err.message
+end
+
+local function decode_error(text)
+  local ok, err = pcall(json.decode, text)
+  assert.is_false(ok, "expected a decode error for " .. string.format("%q", text))
+  assert.equal("table", type(err))
+  assert.equal("DECODE_ERROR", err.code)
+  return err.message
+end
+
+-- Deep equality; numbers compare with == (so 5 == 5.0), metatables ignored.
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- Like same(), but numbers must also agree in math.type.
+local function identical(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then return math.type(a) == math.type(b) and a == b end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if not identical(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+describe("functions.json", function()
+  describe("integers", function()
+    local cases = {
+      { 0, "0" },
+      { -1, "-1" },
+      { 9007199254740993, "9007199254740993" }, -- 2^53 + 1: not a double
+      { 123456789012345, "123456789012345" },
+      { math.maxinteger, "9223372036854775807" },
+      { math.mininteger, "-9223372036854775808" },
+    }
+    for _, case in ipairs(cases) do
+      it("round-trips " .. case[2] .. " exactly", function()
+        assert.equal(case[2], json.encode(case[1]))
+        local back = json.decode(case[2])
+        assert.equal("integer", math.type(back))
+        assert.equal(case[1], back)
+      end)
+    end
+
+    it("decodes integer-looking numbers to integers and the rest to floats", function()
+      assert.equal("integer", math.type(json.decode("1")))
+      assert.equal("1", tostring(json.decode("1")))
+      assert.equal("float", math.type(json.decode("1.0")))
+      assert.equal("float", math.type(json.decode("1e2")))
+      assert.equal(100.0, json.decode("1E2"))
+      assert.equal("integer", math.type(json.decode("-0")))
+    end)
+
+    it("decodes integers beyond int64 to the nearest float", function()
+      local big = json.decode("9223372036854775808")
+      assert.equal("float", math.type(big))
+      assert.equal(2.0 ^ 63, big)
+      assert.equal(-(2.0 ^ 64), json.decode("-18446744073709551616"))
+      assert.equal(1e30, json.decode("1000000000000000000000000000000"))
+    end)
+
+    it("keeps integers exact inside documents", function()
+      local doc = json.decode('{"id": 9007199254740993, "ids": [123456789012345, -9223372036854775808]}')
+      assert.equal(9007199254740993, doc.id)
+      assert.equal(math.mininteger, doc.ids[2])
+      assert.equal('[9007199254740993,123456789012345]', json.encode({ doc.id, doc.ids[1] }))
+    end)
+  end)
+
+  describe("floats", function()
+    local cases = {
+      { 0.1, "0.1" },
+      { 1.0, "1.0" },
+      { -0.0, "-0.0" },
+      { 3.0, "3.0" },
+      { 1e300, "1e+300" },
+      { 5e-324, "5e-324" },
+      { 1 / 3, "0.3333333333333333" },
+      { math.pi, "3.141592653589793" },
+      { 2.0 ^ 53, "9007199254740992.0" },
+      { 1e23, "1e+23" },
+      { 123.456, "123.456" },
+      { -1.5e-7, "-1.5e-07" },
+      { 1.7976931348623157e308, "1.7976931348623157e+308" },
+    }
+    for _, case in ipairs(cases) do
+      it("writes " .. case[2] .. " and reads it back as the same float", function()
+        assert.equal(case[2], json.encode(case[1]))
+        local back = json.decode(case[2])
+        assert.equal("float", math.type(back))
+        assert.equal(case[1], back)
+      end)
+    end
+
+    it("keeps the sign of -0.0", function()
+      assert.equal(-math.huge, 1 / json.decode(json.encode(-0.0)))
+      assert.equal(-math.huge, 1 / json.decode("-0.0"))
+    end)
+
+    it("round-trips random doubles with the shortest text", function()
+      math.randomseed(20240611)
+      for _ = 1, 400 do
+        local x
+        repeat
+          x = string.unpack("<d", string.pack("<i8", math.random(math.mininteger, math.maxinteger)))
+        until x == x and x ~= math.huge and x ~= -math.huge
+        local text = json.encode(x)
+        local back = json.decode(text)
+        assert.equal("float", math.type(back))
+        assert(back == x, text)
+        -- the fewest significant digits that read back, found by brute force
+        local p = 1
+        while tonumber(string.format("%." .. p .. "g", x)) ~= x do p = p + 1 end
+        local mantissa = text:gsub("^%-", ""):gsub("[eE].*$", ""):gsub("%.0$", ""):gsub("%.", "")
+        local digits = #mantissa:gsub("^0+", ""):gsub("0+$", "")
+        assert(digits <= p, text .. " is longer than " .. string.format("%." .. p .. "g", x))
+      end
+    end)
+
+    it("decodes floats correctly rounded", function()
+      assert.equal(0.1, json.decode("0.1"))
+      assert.equal(0.3, json.decode("0.3"))
+      assert.equal(1.7976931348623157e308, json.decode("1.7976931348623157e308"))
+      assert.equal(5e-324, json.decode("4.9406564584124654e-324"))
+      assert.equal(2.2250738585072014e-308, json.decode("2.2250738585072014e-308"))
+      assert.equal(123456.789e-3, json.decode("123456.789e-3"))
+      assert.equal(0.1, json.decode("0.1000000000000000000000000001"))
+      assert.equal(1e-7, json.decode("0.0000001"))
+    end)
+
+    it("decodes with a comma decimal-point locale too", function()
+      local old = os.setlocale(nil, "numeric")
+      local loc = os.setlocale("de_DE.UTF-8", "numeric") or os.setlocale("fr_FR.UTF-8", "numeric")
+      local ok, err = pcall(function()
+        assert.equal(1.2345678901234567e-300, json.decode("1.2345678901234567e-300"))
+        assert.equal(1.2345678901234567e-300, json.decode(json.encode(1.2345678901234567e-300)))
+        assert.equal("1.5e-300", json.encode(1.5e-300))
+        assert.equal("0.1", json.encode(0.1))
+      end)
+      os.setlocale(old, "numeric")
+      assert(ok, err)
+      if not loc then pending("no comma locale installed: ran in the C locale") end
+    end)
+
+    it("refuses NaN and infinities", function()
+      assert.equal("cannot encode NaN at value", encode_error(0 / 0))
+      assert.equal("cannot encode inf at value.x", encode_error({ x = math.huge }))
+      assert.equal("cannot encode -inf at value[2]", encode_error({ 1, -math.huge }))
+    end)
+  end)
+
+  describe("strings", function()
+    it("writes non-ASCII raw and escapes only what JSON requires", function()
+      assert.equal('"é日本😀"', json.encode("é日本😀"))
+      assert.equal('"a/b"', json.encode("a/b"))
+      assert.equal([["\"\\"]], json.encode('"\\'))
+      assert.equal([["\b\f\n\r\t\u0001\u001f\u0000"]], json.encode("\b\f\n\r\t\1\31\0"))
+      assert.equal('"\127"', json.encode("\127"))
+    end)
+
+    it("decodes escapes, BMP and astral \\u escapes and raw UTF-8", function()
+      assert.equal("é", json.decode([["\u00e9"]]))
+      assert.equal("€", json.decode([["\u20AC"]]))
+      assert.equal("😀", json.decode([["\ud83d\ude00"]]))
+      assert.equal("a\0b", json.decode([["a\u0000b"]]))
+      assert.equal("\"\\/\b\f\n\r\t", json.decode([["\"\\\/\b\f\n\r\t"]]))
+      assert.equal("日本語 😀", json.decode('"日本語 😀"'))
+      assert.equal(string.rep("x", 1000) .. "é", json.decode('"' .. string.rep("x", 1000) .. '\\u00e9"'))
+    end)
+
+    it("round-trips every code point class", function()
+      for _, cp in ipairs({ 0, 0x1f, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff }) do
+        local s = "<" .. utf8.char(cp) .. ">"
+        assert.equal(s, json.decode(json.encode(s)))
+      end
+    end)
+
+    local invalid = {
+      ["a lone continuation byte"] = "\x80",
+      ["an invalid byte"] = "\xff",
+      ["an overlong form"] = "\xc0\xaf",
+      ["an overlong 3-byte form"] = "\xe0\x80\xaf",
+      ["a surrogate encoded in UTF-8"] = "\xed\xa0\x80",
+      ["a code point past U+10FFFF"] = "\xf4\x90\x80\x80",
+      ["a truncated sequence"] = "\xe6\x97",
+    }
+    for what, bytes in pairs(invalid) do
+      it("rejects " .. what .. " on both sides", function()
+        assert.equal("invalid UTF-8 in string at value.s", encode_error({ s = "ok" .. bytes }))
+        assert.equal("invalid UTF-8 at byte 4", decode_error('"ok' .. bytes .. '"'))
+      end)
+    end
+
+    it("rejects invalid UTF-8 in keys", function()
+      assert.equal("invalid UTF-8 in key at value.t", encode_error({ t = { ["\xff"] = 1 } }))
+      assert.equal("invalid UTF-8 at byte 3", decode_error('{"\xff":1}'))
+    end)
+
+    it("rejects lone surrogates and bad \\u escapes", function()
+      assert.equal("lone surrogate at byte 2", decode_error([["\ud800"]]))
+      assert.equal("lone surrogate at byte 2", decode_error([["\udc00x"]]))
+      assert.equal("lone surrogate at byte 3", decode_error([["a\ud83dx"]]))
+      assert.equal("lone surrogate at byte 2", decode_error([["\ud83d\u0041"]]))
+      assert.equal("invalid \\u escape at byte 2", decode_error([["\u12"]]))
+      assert.equal("invalid \\u escape at byte 2", decode_error([["\uzzzz"]]))
+      assert.equal("invalid \\u escape at byte 8", decode_error([["\ud83d\u12x4"]]))
+      assert.equal("invalid escape at byte 2", decode_error([["\x41"]]))
+      assert.equal("unexpected end of input", decode_error([["\u00]]))
+    end)
+
+    it("rejects raw control characters in strings", function()
+      assert.equal("unexpected character '\\x0a' at byte 3", decode_error('"a\nb"'))
+      assert.equal("unexpected character '\\x00' at byte 2", decode_error('"\0"'))
+    end)
+  end)
+
+  describe("null", function()
+    it("is the NULL light userdata shared with cjson", function()
+      assert.equal("userdata", type(functions.null))
+      assert.equal(functions.null, json.null)
+      assert.equal(cjson.null, json.decode("null"))
+      assert.equal(functions.null, json.decode("null"))
+      assert.equal(functions.null, json.decode('{"a":null}').a)
+      assert.equal(functions.null, json.decode("[1,null]")[2])
+    end)
+
+    it("encodes from functions.null, cjson.null and nil", function()
+      assert.equal("null", json.encode(functions.null))
+      assert.equal("null", json.encode(cjson.null))
+      assert.equal("null", json.encode(nil))
+      assert.equal("[null,1]", json.encode({ functions.null, 1 }))
+    end)
+  end)
+
+  describe("tables", function()
+    it("keeps empty arrays and empty objects apart", function()
+      local empty = json.decode("[]")
+      assert.equal(json.array_mt, getmetatable(empty))
+      assert.equal("[]", json.encode(empty))
+      assert.equal("{}", json.encode(json.decode("{}")))
+      assert.equal("{}", json.encode({}))
+      assert.equal("[]", json.encode(setmetatable({}, json.array_mt)))
+      assert.equal('{"a":[]}', json.encode(json.decode('{"a":[]}')))
+      assert.equal('[[],{},[[]]]', json.encode(json.decode(' [ [ ] , { } , [ [ ] ] ] ')))
+      assert.is_nil(getmetatable(json.decode("[1]")))
+    end)
+
+    it("encodes arrays, objects and nested documents", function()
+      assert.equal("[1,2,3]", json.encode({ 1, 2, 3 }))
+      assert.equal('{"a":{"b":[true,false]}}', json.encode({ a = { b = { true, false } } }))
+      assert.equal("[1,2]", json.encode(setmetatable({ 1, 2 }, json.array_mt)))
+      local obj = json.decode(json.encode({ x = 1, y = "two", z = { 3 } }))
+      assert.is_true(identical({ x = 1, y = "two", z = { 3 } }, obj))
+    end)
+
+    it("lets the last duplicate key win", function()
+      assert.equal(2, json.decode('{"a":1,"a":2}').a)
+    end)
+  end)
+
+  describe("depth", function()
+    local function nested(n) return string.rep("[", n) .. string.rep("]", n) end
+    local function nested_table(n)
+      local t = {}
+      local cur = t
+      for _ = 2, n do
+        cur[1] = {}
+        cur = cur[1]
+      end
+      return t
+    end
+
+    it("accepts 1000 levels both ways", function()
+      assert.equal(nested(1000), json.encode(json.decode(nested(1000))))
+      assert.equal(2000, #json.encode(nested_table(1000)))
+    end)
+
+    it("refuses 1001 levels both ways", function()
+      assert.equal("nesting deeper than 1000 at byte 1001", decode_error(nested(1001)))
+      assert.equal("nesting deeper than 1000 at byte 5001", decode_error(string.rep('{"a":', 1000) .. "[]"))
+      assert.equal("nesting deeper than 1000 at byte 5001", decode_error(string.rep('{"a":', 1001)))
+      local msg = encode_error(nested_table(1001))
+      assert.matches("^nesting deeper than 1000 at value%[1%]%[1%]", msg)
+      assert(#msg <= 255, "the message is bounded")
+    end)
+  end)
+
+  describe("encode errors name the path", function()
+    it("for values it cannot encode", function()
+      assert.equal("cannot encode a function at value.items[3]", encode_error({ items = { 1, 2, print } }))
+      assert.equal("cannot encode a userdata at value", encode_error(io.stdout))
+      assert.equal('cannot encode a thread at value["odd key"][1]',
+        encode_error({ ["odd key"] = { coroutine.create(print) } }))
+      local light = debug.upvalueid(function() return encode_error end, 1)
+      assert.equal("userdata", type(light))
+      assert.equal("cannot encode a light userdata at value.p", encode_error({ p = light }))
+      assert.equal([[cannot encode a function at value["say \"hi\""]._x1]],
+        encode_error({ ['say "hi"'] = { _x1 = print } }))
+    end)
+
+    it("for cycles", function()
+      local t = { a = {} }
+      t.a.b = t
+      assert.equal("cycle at value.a.b", encode_error(t))
+      local s = {}
+      s[1] = s
+      assert.equal("cycle at value[1]", encode_error(s))
+      local root, cur = {}, nil
+      cur = root
+      for _ = 1, 20 do
+        cur.n = {}
+        cur = cur.n
+      end
+      cur.back = root
+      assert.equal("cycle at value.x" .. string.rep(".n", 20) .. ".back", encode_error({ x = root }))
+    end)
+
+    it("for tables that are neither arrays nor objects", function()
+      assert.equal("mixed keys (integer and string) at value.t", encode_error({ t = { 1, 2, x = 3 } }))
+      assert.equal("mixed keys (integer and string) at value", encode_error({ [1] = 1, y = 2 }))
+      assert.equal("sparse array at value", encode_error({ 1, 2, nil, 4 }))
+      assert.equal("sparse array at value", encode_error({ [2] = "b" }))
+      assert.equal("sparse array at value", encode_error({ [0] = "zero", "one" }))
+      assert.equal("unsupported key type (boolean) at value", encode_error({ [true] = 1 }))
+      assert.equal("unsupported key type (float) at value.f", encode_error({ f = { [1.5] = 1 } }))
+      assert.equal("mixed keys (array and string) at value",
+        encode_error(setmetatable({ 1, x = 2 }, json.array_mt)))
+    end)
+
+    it("and leave the encoder usable", function()
+      for _ = 1, 3 do encode_error({ 1, print }) end
+      assert.equal('[1,"x"]', json.encode({ 1, "x" }))
+    end)
+  end)
+
+  describe("decode errors", function()
+    local cases = {
+      { "", "unexpected end of input" },
+      { "   ", "unexpected end of input" },
+      { "[1,", "unexpected end of input" },
+      { '{"a"', "unexpected end of input" },
+      { '"abc', "unexpected end of input" },
+      { "nul", "unexpected end of input" },
+      { "[1,]", "unexpected character ']' at byte 4" },
+      { '{"a":1,}', "unexpected character '}' at byte 8" },
+      { "01", "unexpected character '1' at byte 2" },
+      { "-x", "unexpected character 'x' at byte 2" },
+      { "1.e5", "unexpected character 'e' at byte 3" },
+      { "NaN", "unexpected character 'N' at byte 1" },
+      { "[1] x", "unexpected character 'x' at byte 5" },
+      { "[1 2]", "unexpected character '2' at byte 4" },
+      { "{'a':1}", "unexpected character ''' at byte 2" },
+      { '{"a" 1}', "unexpected character '1' at byte 6" },
+      { "{1:2}", "unexpected character '1' at byte 2" },
+      { "// c\n1", "unexpected character '/' at byte 1" },
+      { "tru", "unexpected end of input" },
+      { "trux", "unexpected character 'x' at byte 4" },
+      { "+1", "unexpected character '+' at byte 1" },
+      { "\xef\xbb\xbf1", "unexpected character '\\xef' at byte 1" },
+    }
+    for _, case in ipairs(cases) do
+      it(string.format("%q -> %s", case[1], case[2]), function()
+        assert.equal(case[2], decode_error(case[1]))
+      end)
+    end
+
+    it("allow whitespace around the value", function()
+      assert.equal(1, json.decode(" \t\r\n1 \n"))
+      assert.is_true(json.decode("\ntrue\t"))
+    end)
+  end)
+
+  describe("against lua-cjson", function()
+    local strings = { "", "a", "hello world", "é", "日本語", "😀 smile", 'quote " and \\ backslash',
+      "slash /", "tab\tnew\nline", "ctrl \1\31", "mixé 中文 🎉 text" }
+
+    local function gen(depth)
+      local r = math.random(depth >= 4 and 5 or 7)
+      if r == 1 then return strings[math.random(#strings)]
+      elseif r == 2 then return math.random(2) == 1
+      elseif r == 3 then return cjson.null
+      elseif r == 4 then return math.random(-99999999999999, 99999999999999)
+      elseif r == 5 then
+        -- at most 14 significant digits: the precision cjson 2.1.0 keeps
+        local x = tonumber(string.format("%.14g", (math.random() - 0.5) * 10.0 ^ math.random(-8, 12)))
+        return x + 0.0
+      elseif r == 6 then
+        local t = {}
+        for i = 1, math.random(5) do t[i] = gen(depth + 1) end
+        return t
+      else
+        local t = {}
+        for _ = 0, math.random(0, 5) do t[strings[math.random(#strings)] .. math.random(9)] = gen(depth + 1) end
+        return t
+      end
+    end
+
+    it("agrees on a few hundred generated documents", function()
+      math.randomseed(12345)
+      for _ = 1, 300 do
+        local doc = gen(0)
+        -- our decode of cjson's text == cjson's decode of it
+        local theirs = cjson.encode(doc)
+        assert(same(cjson.decode(theirs), json.decode(theirs)), theirs)
+        -- cjson's decode of our text == the document
+        local ours = json.encode(doc)
+        assert(same(doc, cjson.decode(ours)), ours)
+        -- and our own round trip keeps integers integers and floats floats
+        assert(identical(doc, json.decode(ours)), ours)
+      end
+    end)
+
+    it("is exact where cjson 2.1.0 is not", function()
+      assert.equal("9.007199254741e+15", cjson.encode(9007199254740993))
+      assert.equal("9007199254740993", json.encode(9007199254740993))
+      assert.equal("float", math.type(cjson.decode("1")))
+      assert.equal("integer", math.type(json.decode("1")))
+    end)
+  end)
+end)
