@@ -75,6 +75,17 @@ static int h2c_reuse_broken(const cbf_client *c, const cbf_request *req) {
            curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 }
 
+/* PIPEWAIT makes a transfer wait for a connection being set up to the same host, to
+ * multiplex on it if it turns out to speak HTTP/2. Over HTTP/1.1 libcurl learns that
+ * only from the first response's status line, so every other call of an invoke_all
+ * batch stalled behind the first one (and a slow first call made them all time out).
+ * Wait only where HTTP/2 is possible: ALPN over https, or prior knowledge. */
+static int may_multiplex(const cbf_client *c, const cbf_request *req) {
+    if (c->http_mode == CBF_HTTP_1_1 || !req->url.data) return 0;
+    if (c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE) return 1;
+    return strncmp(req->url.data, "https://", 8) == 0;
+}
+
 static long millis(double seconds) {
     double ms = seconds * 1000.0;
     return ms < 1 ? 1 : (long)ms;
@@ -118,7 +129,7 @@ CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t) {
     if (h2c_reuse_broken(c, req)) {
         SET(CURLOPT_FRESH_CONNECT, 1L);
         SET(CURLOPT_FORBID_REUSE, 1L);
-    } else {
+    } else if (may_multiplex(c, req)) {
         SET(CURLOPT_PIPEWAIT, 1L);
     }
     SET(CURLOPT_TIMEOUT_MS, millis(req->timeout));
