@@ -26,6 +26,7 @@ void cbf_json_push_module(lua_State *L);
 
 /* Internal to the codec (json_encode.c and json_decode.c share them). */
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at p (p[0] >= 0x80), or 0 when it is not
  * one: overlong forms, UTF-16 surrogates and code points past U+10FFFF are
@@ -33,8 +34,7 @@ void cbf_json_push_module(lua_State *L);
 static inline size_t cbf_json_utf8_sequence(const unsigned char *p, const unsigned char *end) {
     unsigned c = p[0], lo = 0x80, hi = 0xBF;
     size_t avail = (size_t)(end - p);
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xE0) return c >= 0xC2 && avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
     if (c < 0xF0) {
         if (c == 0xE0) lo = 0xA0;
         if (c == 0xED) hi = 0x9F;
@@ -49,13 +49,47 @@ static inline size_t cbf_json_utf8_sequence(const unsigned char *p, const unsign
                : 0;
 }
 
-/* Nonzero when one of the 8 bytes in x is >= 0x80, < 0x20, '"' or '\\':
- * lets string loops skip plain ASCII a word at a time. */
+/* Nonzero when one of the 8 bytes in x is >= 0x80, < 0x20, '"' or '\\'. */
 static inline uint64_t cbf_json_special8(uint64_t x) {
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
     return (((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | x) &
            highs;
+}
+
+/* Skips string bytes that need no escaping from p: printable ASCII other than
+ * '"' and '\\', and valid UTF-8. Stops at end, at a byte that needs attention
+ * ('"', '\\', a control character), or at invalid UTF-8 (then sets *bad).
+ * ASCII goes 8 bytes at a time; non-ASCII text stays in the byte loop. */
+static inline const unsigned char *cbf_json_scan(const unsigned char *p, const unsigned char *end,
+                                                 int *bad) {
+    for (;;) {
+        int ascii = 0;
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if (cbf_json_special8(x)) break;
+            p += 8;
+        }
+        for (;;) {
+            unsigned c;
+            if (p == end) return p;
+            c = *p;
+            if (c < 0x80) {
+                if (c < 0x20 || c == '"' || c == '\\') return p;
+                p++;
+                if (++ascii == 8) break; /* a long ASCII run: back to words */
+            } else {
+                size_t n = cbf_json_utf8_sequence(p, end);
+                if (n == 0) {
+                    *bad = 1;
+                    return p;
+                }
+                p += n;
+                ascii = 0;
+            }
+        }
+    }
 }
 
 #endif

@@ -22,26 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 0: plain; 1: '"', '\\' or a control character; 2: first byte of UTF-8. */
-static const unsigned char byte_class[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
 typedef struct {
     lua_State *L;
     const unsigned char *start, *p, *end;
@@ -98,30 +78,6 @@ static unsigned char *scratch(decoder *d, size_t n) {
         d->scratch_cap = n;
     }
     return d->scratch;
-}
-
-/* Skips plain ASCII and valid UTF-8 from p; returns where it stopped: at
- * end, at a byte of class 1, or at invalid UTF-8 (*bad set). */
-static const unsigned char *scan_plain(const unsigned char *p, const unsigned char *end, int *bad) {
-    for (;;) {
-        while (end - p >= 8) {
-            uint64_t x;
-            memcpy(&x, p, 8);
-            if (cbf_json_special8(x)) break;
-            p += 8;
-        }
-        while (p < end && byte_class[*p] == 0) p++;
-        if (p < end && byte_class[*p] == 2) {
-            size_t n = cbf_json_utf8_sequence(p, end);
-            if (n == 0) {
-                *bad = 1;
-                return p;
-            }
-            p += n;
-            continue;
-        }
-        return p;
-    }
 }
 
 /* ----------------------------------------------------------------- strings */
@@ -197,7 +153,7 @@ static int parse_escaped_string(decoder *d, const unsigned char *s0, const unsig
     for (;;) {
         const unsigned char *run = p, *esc;
         int bad = 0;
-        p = scan_plain(p, end, &bad);
+        p = cbf_json_scan(p, end, &bad);
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
         if (bad) return fail_at(d, "invalid UTF-8", p);
@@ -234,7 +190,7 @@ static int parse_escaped_string(decoder *d, const unsigned char *s0, const unsig
 static int parse_string(decoder *d) {
     const unsigned char *s0 = d->p + 1, *p;
     int bad = 0;
-    p = scan_plain(s0, d->end, &bad);
+    p = cbf_json_scan(s0, d->end, &bad);
     if (bad) return fail_at(d, "invalid UTF-8", p);
     if (p == d->end) return fail_eoi(d);
     if (*p == '"') {
