@@ -32,29 +32,35 @@ static const char digit_pairs[201] =
 
 /* ------------------------------------------------------- output helpers */
 
-/* One table on the current path, innermost first: for cycle detection and
- * for naming the path of a bad value. */
-typedef struct enc_frame {
-    const struct enc_frame *parent;
+/* One table being encoded, with the child it is at. The frames from the root
+ * down are the current path: for cycle detection and for error messages. */
+typedef struct {
     const void *table;
-    int key_kind; /* which child of `table` is being encoded */
-    lua_Integer index;
+    int idx;         /* its stack slot */
+    int is_object;
+    int pending;     /* object: the first key/value pair is already pushed */
+    lua_Integer i;   /* array: the current element */
+    lua_Integer n;   /* array: the length */
+    int key_kind;    /* KEY_NONE, KEY_INDEX (i) or KEY_NAME: the current child */
     const char *name;
     size_t name_len;
 } enc_frame;
 
 enum { KEY_NONE, KEY_INDEX, KEY_NAME };
 
+#define INLINE_FRAMES 32
+
 typedef struct {
     lua_State *L;
     cbf_buffer *out;
     cbf_json_error *err;
     const char *root;
-    const enc_frame *top;
-    int depth;
+    enc_frame *frames; /* `inline_frames`, or malloc'd past INLINE_FRAMES */
+    int depth;         /* frames in use */
+    int cap;
     int array_mt_known;
     const void *array_mt;
-    const void *path[CBF_JSON_MAX_DEPTH]; /* path[i]: the table at depth i */
+    enc_frame inline_frames[INLINE_FRAMES];
 } encoder;
 
 /* Room for n more bytes (plus the NUL cbf_buffer keeps room for). */
@@ -148,30 +154,31 @@ static void mw_quoted(msg_writer *w, const char *s, size_t n) {
     mw_put(w, "\"", 1);
 }
 
-static void mw_path(msg_writer *w, const encoder *e, const enc_frame *f) {
-    if (!f) {
-        mw_str(w, e->root ? e->root : "value");
-        return;
-    }
-    mw_path(w, e, f->parent);
-    if (f->key_kind == KEY_INDEX) {
-        mw_put(w, "[", 1);
-        mw_int(w, f->index);
-        mw_put(w, "]", 1);
-    } else if (f->key_kind == KEY_NAME) {
-        if (is_identifier(f->name, f->name_len)) {
-            mw_put(w, ".", 1);
-            mw_put(w, f->name, f->name_len);
-        } else {
+/* The path through the first n frames. */
+static void mw_path(msg_writer *w, const encoder *e, int n) {
+    int k;
+    mw_str(w, e->root ? e->root : "value");
+    for (k = 0; k < n && !w->truncated; k++) {
+        const enc_frame *f = &e->frames[k];
+        if (f->key_kind == KEY_INDEX) {
             mw_put(w, "[", 1);
-            mw_quoted(w, f->name, f->name_len);
+            mw_int(w, f->i);
             mw_put(w, "]", 1);
+        } else if (f->key_kind == KEY_NAME) {
+            if (is_identifier(f->name, f->name_len)) {
+                mw_put(w, ".", 1);
+                mw_put(w, f->name, f->name_len);
+            } else {
+                mw_put(w, "[", 1);
+                mw_quoted(w, f->name, f->name_len);
+                mw_put(w, "]", 1);
+            }
         }
     }
 }
 
-/* "<what><detail> at <path>"; always returns -1. */
-static int fail(encoder *e, const char *what, const char *detail) {
+/* "<what><detail> at <path through n frames>"; always returns -1. */
+static int fail_path(encoder *e, const char *what, const char *detail, int n) {
     msg_writer w;
     w.s = e->err->message;
     w.cap = sizeof e->err->message;
@@ -181,9 +188,14 @@ static int fail(encoder *e, const char *what, const char *detail) {
     mw_str(&w, what);
     if (detail) mw_str(&w, detail);
     mw_str(&w, " at ");
-    mw_path(&w, e, e->top);
+    mw_path(&w, e, n);
     if (w.truncated) memcpy(w.s + w.len - 3, "...", 3);
     return -1;
+}
+
+/* The same at the current path. */
+static int fail(encoder *e, const char *what, const char *detail) {
+    return fail_path(e, what, detail, e->depth);
 }
 
 static int fail_oom(encoder *e) {
@@ -598,11 +610,8 @@ static int format_double(double v, char *out) {
     return (int)(o - out);
 }
 
-static int put_float(encoder *e, double v) {
+static int put_float(encoder *e, double v) { /* v is finite */
     char tmp[32];
-    if (v != v) return fail(e, "cannot encode NaN", NULL);
-    if (v == HUGE_VAL) return fail(e, "cannot encode inf", NULL);
-    if (v == -HUGE_VAL) return fail(e, "cannot encode -inf", NULL);
     return put(e, tmp, (size_t)format_double(v, tmp));
 }
 
@@ -653,9 +662,8 @@ static int put_string(encoder *e, const char *s, size_t len) {
     return 0;
 }
 
-/* --------------------------------------------------------------- values */
 
-static int encode_value(encoder *e, int idx);
+/* --------------------------------------------------------------- values */
 
 /* Integer value of a number key, 0 if it has none. */
 static int integer_key(lua_State *L, int idx, lua_Integer *out) {
@@ -665,7 +673,9 @@ static int integer_key(lua_State *L, int idx, lua_Integer *out) {
     *out = lua_tointegerx(L, idx, &isint); /* number keys are never integral floats */
     return isint;
 #else
-    lua_Number n = lua_tonumber(L, idx);
+    lua_Number n;
+    if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+    n = lua_tonumber(L, idx);
     if (n != floor(n) || n < -9007199254740992.0 || n > 9007199254740992.0) return 0;
     *out = (lua_Integer)n;
     return 1;
@@ -673,8 +683,8 @@ static int integer_key(lua_State *L, int idx, lua_Integer *out) {
 }
 
 static const char *key_type_name(lua_State *L, int idx) {
-    if (lua_type(L, idx) == LUA_TNUMBER) return "(float)";
     switch (lua_type(L, idx)) {
+    case LUA_TNUMBER: return "(float)";
     case LUA_TBOOLEAN: return "(boolean)";
     case LUA_TTABLE: return "(table)";
     case LUA_TFUNCTION: return "(function)";
@@ -693,200 +703,241 @@ static const void *array_mt(encoder *e) {
     return e->array_mt;
 }
 
-/* The key at -2 of an ongoing lua_next must be an integer in [1, n]. */
-static int check_array_key(encoder *e, lua_Integer n) {
+/* Nil, booleans, numbers, strings, null; an error for the rest. */
+static int encode_scalar(encoder *e, int idx) {
     lua_State *L = e->L;
-    lua_Integer k;
-    if (integer_key(L, -2, &k)) {
-        if (k < 1 || k > n) return fail(e, "sparse array", NULL);
-        return 0;
-    }
-    if (lua_type(L, -2) == LUA_TSTRING) return fail(e, "mixed keys (integer and string)", NULL);
-    return fail(e, "unsupported key type ", key_type_name(L, -2));
-}
-
-/* Elements t[1..n], after the caller has checked there is nothing else. */
-static int put_elements(encoder *e, int idx, enc_frame *f, lua_Integer n) {
-    lua_State *L = e->L;
-    lua_Integer i;
-    int slot = lua_gettop(L) + 1;
-    if (put_char(e, '[') != 0) return fail_oom(e);
-    f->key_kind = KEY_INDEX;
-    for (i = 1; i <= n; i++) {
-        if (i > 1 && put_char(e, ',') != 0) return fail_oom(e);
-        f->index = i;
-        lua_rawgeti(L, idx, i);
-        if (encode_value(e, slot) != 0) return -1;
-        lua_pop(L, 1);
-    }
-    f->key_kind = KEY_NONE;
-    if (put_char(e, ']') != 0) return fail_oom(e);
-    return 0;
-}
-
-/* A table marked with array_mt: t[1..rawlen] and no other key. */
-static int encode_marked_array(encoder *e, int idx, enc_frame *f) {
-    lua_State *L = e->L;
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_Integer k;
-        if (!integer_key(L, -2, &k)) {
-            if (lua_type(L, -2) == LUA_TSTRING) return fail(e, "mixed keys (array and string)", NULL);
-            return fail(e, "unsupported key type ", key_type_name(L, -2));
+    int rc;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        rc = put(e, "null", 4);
+        break;
+    case LUA_TBOOLEAN:
+        rc = lua_toboolean(L, idx) ? put(e, "true", 4) : put(e, "false", 5);
+        break;
+    case LUA_TNUMBER: {
+        lua_Number n;
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            rc = put_integer(e, lua_tointeger(L, idx));
+            break;
         }
-        if (k < 1 || k > n) return fail(e, "sparse array", NULL);
-        count++;
-        lua_pop(L, 1);
-    }
-    if (count != n) return fail(e, "sparse array", NULL);
-    return put_elements(e, idx, f, n);
-}
-
-/* Any other table: {} when empty, an array when its keys are exactly 1..n,
- * an object when they are all strings. */
-static int encode_plain_table(encoder *e, int idx, enc_frame *f) {
-    lua_State *L = e->L;
-    lua_Integer first;
-    lua_pushnil(L);
-    if (!lua_next(L, idx)) return put(e, "{}", 2) != 0 ? fail_oom(e) : 0;
-
-    if (integer_key(L, -2, &first)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 1;
-        if (first < 1 || first > n) return fail(e, "sparse array", NULL);
-        lua_pop(L, 1);
-        while (lua_next(L, idx)) {
-            if (check_array_key(e, n) != 0) return -1;
-            count++;
-            lua_pop(L, 1);
+#endif
+        n = lua_tonumber(L, idx);
+        if (n != n) return fail(e, "cannot encode NaN", NULL);
+        if (n == (lua_Number)HUGE_VAL) return fail(e, "cannot encode inf", NULL);
+        if (n == -(lua_Number)HUGE_VAL) return fail(e, "cannot encode -inf", NULL);
+#if LUA_VERSION_NUM < 503
+        if (n == floor(n) && fabs(n) <= 9007199254740992.0) {
+            rc = put_integer(e, (lua_Integer)n);
+            break;
         }
-        if (count != n) return fail(e, "sparse array", NULL);
-        return put_elements(e, idx, f, n);
+#endif
+        rc = put_float(e, (double)n);
+        break;
     }
-    if (lua_type(L, -2) != LUA_TSTRING) return fail(e, "unsupported key type ", key_type_name(L, -2));
-
-    if (put_char(e, '{') != 0) return fail_oom(e);
-    for (;;) {
-        size_t klen;
-        const char *key;
-        int rc;
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            f->key_kind = KEY_NONE;
-            if (integer_key(L, -2, &first))
-                return fail(e, "mixed keys (integer and string)", NULL);
-            return fail(e, "unsupported key type ", key_type_name(L, -2));
-        }
-        key = lua_tolstring(L, -2, &klen);
-        f->key_kind = KEY_NONE;
-        rc = put_string(e, key, klen);
-        if (rc == -2) return fail(e, "invalid UTF-8 in key", NULL);
-        if (rc != 0 || put_char(e, ':') != 0) return fail_oom(e);
-        f->key_kind = KEY_NAME;
-        f->name = key;
-        f->name_len = klen;
-        if (encode_value(e, lua_gettop(L)) != 0) return -1;
-        lua_pop(L, 1);
-        if (!lua_next(L, idx)) break;
-        if (put_char(e, ',') != 0) return fail_oom(e);
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        rc = put_string(e, s, len);
+        if (rc == -2) return fail(e, "invalid UTF-8 in string", NULL);
+        break;
     }
-    f->key_kind = KEY_NONE;
-    return put_char(e, '}') != 0 ? fail_oom(e) : 0;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) != NULL) return fail(e, "cannot encode a light userdata", NULL);
+        rc = put(e, "null", 4);
+        break;
+    default:
+        return fail(e, "cannot encode a ", lua_typename(L, lua_type(L, idx)));
+    }
+    return rc != 0 ? fail_oom(e) : 0;
 }
 
 #define NEAR_ANCESTORS 4
 
 /* At the depth limit: report the first table on the path (from the root)
- * that repeats an ancestor as a cycle, else the depth. */
+ * that repeats an ancestor as a cycle, else the depth. Quadratic, but only
+ * on this error path. */
 static int fail_deep(encoder *e, const void *self) {
-    const enc_frame *f, *g, *first = NULL;
-    for (f = e->top; f; f = f->parent) {
-        for (g = f->parent; g; g = g->parent)
-            if (g->table == f->table) first = f; /* keeps the one nearest the root */
-    }
-    if (!first) {
-        for (g = e->top; g; g = g->parent)
-            if (g->table == self) break;
-        if (!g) return fail(e, "nesting deeper than 1000", NULL);
-        return fail(e, "cycle", NULL);
-    }
-    e->top = first->parent; /* the path that leads to the repeated table */
-    return fail(e, "cycle", NULL);
+    int k, m;
+    for (k = 1; k < e->depth; k++)
+        for (m = 0; m < k; m++)
+            if (e->frames[m].table == e->frames[k].table) return fail_path(e, "cycle", NULL, k);
+    for (m = 0; m < e->depth; m++)
+        if (e->frames[m].table == self) return fail(e, "cycle", NULL);
+    return fail(e, "nesting deeper than 1000", NULL);
 }
 
-static int encode_table(encoder *e, int idx) {
+static enc_frame *push_frame(encoder *e, int idx, const void *table) {
+    enc_frame *f;
+    if (e->depth == e->cap) { /* only once: then room for the whole limit */
+        enc_frame *all = (enc_frame *)malloc(sizeof *all * CBF_JSON_MAX_DEPTH);
+        if (!all) return NULL;
+        memcpy(all, e->frames, sizeof *all * (size_t)e->depth);
+        e->frames = all;
+        e->cap = CBF_JSON_MAX_DEPTH;
+    }
+    f = &e->frames[e->depth++];
+    f->table = table;
+    f->idx = idx;
+    f->is_object = 0;
+    f->pending = 0;
+    f->i = 0;
+    f->n = 0;
+    f->key_kind = KEY_NONE;
+    return f;
+}
+
+/* An array frame of n elements; an empty one is written at once. */
+static int open_array(encoder *e, enc_frame *f, lua_Integer n) {
+    if (n == 0) {
+        e->depth--;
+        return put(e, "[]", 2) != 0 ? fail_oom(e) : 1;
+    }
+    f->n = n;
+    return put_char(e, '[') != 0 ? fail_oom(e) : 0;
+}
+
+/* Classifies the table at idx (the top of the stack) and opens a frame for
+ * it: 0 with a frame pushed, 1 when it was written whole ({} or []), -1 on
+ * error. array_mt: t[1..rawlen] and no other key. Otherwise keys exactly
+ * 1..n make an array, string keys an object. Classifying takes a pass of
+ * lua_next over the table, as there is no other way to see every key. */
+static int open_table(encoder *e, int idx) {
     lua_State *L = e->L;
     const void *self = lua_topointer(L, idx);
-    enc_frame f;
-    int rc, marked = 0;
-    int i;
+    enc_frame *f;
+    lua_Integer k, n, count;
+    int i, marked = 0;
     /* Cycles: a table that repeats one of its nearest ancestors is caught at
-     * once; a longer cycle runs into the depth limit, and is told apart from
-     * plain deep nesting there. Checking every ancestor at every level would
-     * make deep documents quadratic. */
+     * once; a longer cycle runs into the depth limit and is told apart from
+     * plain deep nesting there, which keeps deep documents linear. */
     for (i = e->depth - 1; i >= 0 && i >= e->depth - NEAR_ANCESTORS; i--)
-        if (e->path[i] == self) return fail(e, "cycle", NULL);
+        if (e->frames[i].table == self) return fail(e, "cycle", NULL);
     if (e->depth >= CBF_JSON_MAX_DEPTH) return fail_deep(e, self);
-    e->path[e->depth] = self;
-    /* A level takes at most 3 slots: grow the stack for 16 levels at a time. */
-    if (e->depth % 16 == 0 && !lua_checkstack(L, 16 * 3 + 4))
+    /* A level takes at most 2 slots (+2 while classifying): grow the stack
+     * for 16 levels at a time. */
+    if (e->depth % 16 == 0 && !lua_checkstack(L, 16 * 2 + 8))
         return fail(e, "Lua stack exhausted", NULL);
     if (lua_getmetatable(L, idx)) {
         marked = lua_topointer(L, -1) == array_mt(e);
         lua_pop(L, 1);
     }
-    f.parent = e->top;
-    f.table = self;
-    f.key_kind = KEY_NONE;
-    e->top = &f;
-    e->depth++;
-    rc = marked ? encode_marked_array(e, idx, &f) : encode_plain_table(e, idx, &f);
-    if (rc != 0) return rc; /* leave the frames: the caller only reports */
-    e->top = f.parent;
-    e->depth--;
+    f = push_frame(e, idx, self);
+    if (!f) return fail_oom(e);
+
+    if (marked) {
+        n = (lua_Integer)lua_rawlen(L, idx);
+        count = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            if (!integer_key(L, -2, &k)) {
+                if (lua_type(L, -2) == LUA_TSTRING)
+                    return fail(e, "mixed keys (array and string)", NULL);
+                return fail(e, "unsupported key type ", key_type_name(L, -2));
+            }
+            if (k < 1 || k > n) return fail(e, "sparse array", NULL);
+            count++;
+            lua_pop(L, 1);
+        }
+        if (count != n) return fail(e, "sparse array", NULL);
+        return open_array(e, f, n);
+    }
+
+    lua_pushnil(L);
+    if (!lua_next(L, idx)) {
+        e->depth--;
+        return put(e, "{}", 2) != 0 ? fail_oom(e) : 1;
+    }
+    if (integer_key(L, -2, &k)) {
+        n = (lua_Integer)lua_rawlen(L, idx);
+        count = 0;
+        do {
+            if (!integer_key(L, -2, &k)) {
+                if (lua_type(L, -2) == LUA_TSTRING)
+                    return fail(e, "mixed keys (integer and string)", NULL);
+                return fail(e, "unsupported key type ", key_type_name(L, -2));
+            }
+            if (k < 1 || k > n) return fail(e, "sparse array", NULL);
+            count++;
+            lua_pop(L, 1);
+        } while (lua_next(L, idx));
+        if (count != n) return fail(e, "sparse array", NULL);
+        return open_array(e, f, n);
+    }
+    if (lua_type(L, -2) != LUA_TSTRING) return fail(e, "unsupported key type ", key_type_name(L, -2));
+    f->is_object = 1;
+    f->pending = 1; /* its first key and value are on the stack */
+    return put_char(e, '{') != 0 ? fail_oom(e) : 0;
+}
+
+/* Moves the innermost frame to its next child and returns the child's stack
+ * slot; closes finished frames on the way. 0 when the whole value is done,
+ * -1 on error. Children sit right above their table: arrays push the
+ * element, objects the key and the value. */
+static int next_child(encoder *e) {
+    lua_State *L = e->L;
+    while (e->depth > 0) {
+        enc_frame *f = &e->frames[e->depth - 1];
+        if (!f->is_object) {
+            lua_settop(L, f->idx);
+            if (f->i < f->n) {
+                if (f->i > 0 && put_char(e, ',') != 0) return fail_oom(e);
+                f->i++;
+                f->key_kind = KEY_INDEX;
+                lua_rawgeti(L, f->idx, f->i);
+                return f->idx + 1;
+            }
+            f->key_kind = KEY_NONE;
+            if (put_char(e, ']') != 0) return fail_oom(e);
+        } else {
+            int more = 1;
+            if (f->pending) {
+                f->pending = 0;
+            } else {
+                lua_settop(L, f->idx + 1);
+                more = lua_next(L, f->idx);
+                if (more && put_char(e, ',') != 0) return fail_oom(e);
+            }
+            if (more) {
+                size_t klen;
+                const char *key;
+                lua_Integer k;
+                int rc;
+                f->key_kind = KEY_NONE;
+                if (lua_type(L, -2) != LUA_TSTRING) {
+                    if (integer_key(L, -2, &k)) return fail(e, "mixed keys (integer and string)", NULL);
+                    return fail(e, "unsupported key type ", key_type_name(L, -2));
+                }
+                key = lua_tolstring(L, -2, &klen);
+                rc = put_string(e, key, klen);
+                if (rc == -2) return fail(e, "invalid UTF-8 in key", NULL);
+                if (rc != 0 || put_char(e, ':') != 0) return fail_oom(e);
+                f->key_kind = KEY_NAME;
+                f->name = key;
+                f->name_len = klen;
+                return f->idx + 2;
+            }
+            f->key_kind = KEY_NONE;
+            if (put_char(e, '}') != 0) return fail_oom(e);
+        }
+        e->depth--;
+    }
     return 0;
 }
 
+/* Depth-first over the value at idx with an explicit stack of frames, not C
+ * recursion: deep documents cost no more per level than shallow ones. */
 static int encode_value(encoder *e, int idx) {
     lua_State *L = e->L;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        return put(e, "null", 4) != 0 ? fail_oom(e) : 0;
-    case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx)) return put(e, "true", 4) != 0 ? fail_oom(e) : 0;
-        return put(e, "false", 5) != 0 ? fail_oom(e) : 0;
-    case LUA_TNUMBER: {
-        int rc;
-#if LUA_VERSION_NUM >= 503
-        if (lua_isinteger(L, idx)) {
-            rc = put_integer(e, lua_tointeger(L, idx));
-        } else
-#endif
-        {
-            lua_Number n = lua_tonumber(L, idx);
-#if LUA_VERSION_NUM < 503
-            if (n == floor(n) && fabs(n) <= 9007199254740992.0)
-                rc = put_integer(e, (lua_Integer)n);
-            else
-#endif
-                rc = put_float(e, (double)n);
-            if (rc != 0 && e->err->message[0]) return -1; /* NaN or inf */
+    int slot = idx;
+    for (;;) {
+        if (lua_type(L, slot) == LUA_TTABLE) {
+            if (open_table(e, slot) < 0) return -1;
+        } else if (encode_scalar(e, slot) != 0) {
+            return -1;
         }
-        return rc != 0 ? fail_oom(e) : 0;
-    }
-    case LUA_TSTRING: {
-        size_t len;
-        const char *s = lua_tolstring(L, idx, &len);
-        int rc = put_string(e, s, len);
-        if (rc == -2) return fail(e, "invalid UTF-8 in string", NULL);
-        return rc != 0 ? fail_oom(e) : 0;
-    }
-    case LUA_TTABLE:
-        return encode_table(e, idx);
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) return put(e, "null", 4) != 0 ? fail_oom(e) : 0;
-        return fail(e, "cannot encode a light userdata", NULL);
-    default:
-        return fail(e, "cannot encode a ", lua_typename(L, lua_type(L, idx)));
+        slot = next_child(e);
+        if (slot <= 0) return slot;
     }
 }
 
@@ -899,12 +950,19 @@ int cbf_json_encode(lua_State *L, int idx, const char *root, cbf_buffer *out,
     e.out = out;
     e.err = err;
     e.root = root;
-    e.top = NULL;
+    e.frames = e.inline_frames;
     e.depth = 0;
+    e.cap = INLINE_FRAMES;
     e.array_mt_known = 0;
     e.array_mt = NULL;
     err->message[0] = '\0';
-    rc = encode_value(&e, idx);
+    if (!lua_checkstack(L, 16 * 2 + 8)) {
+        strcpy(err->message, "Lua stack exhausted");
+        return -1;
+    }
+    lua_pushvalue(L, idx); /* at the top, so that children go right above it */
+    rc = encode_value(&e, top + 1);
+    if (e.frames != e.inline_frames) free(e.frames);
     lua_settop(L, top);
     if (rc != 0) return -1;
     if (out->data) out->data[out->len] = '\0';
