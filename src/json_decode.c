@@ -316,15 +316,44 @@ static int parse_number(decoder *d) {
 
 static int parse_value(decoder *d);
 
+/* Containers gather their first BATCH items on the Lua stack and only then
+ * create the table, at its exact size: one allocation for a small table,
+ * which most are, and no size guess to get wrong. A bigger container is
+ * created at BATCH items and filled directly from there on. */
+#define BATCH 16
+
 static int enter(decoder *d) {
     if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, "nesting deeper than 1000", d->p);
-    if (!lua_checkstack(d->L, 4)) return fail_at(d, "Lua stack exhausted", d->p);
+    if (!lua_checkstack(d->L, 2 * BATCH + 4)) return fail_at(d, "Lua stack exhausted", d->p);
     return 0;
+}
+
+/* Replaces the n values (or key/value pairs) at the top of the stack by a
+ * table that holds them, in order, so that a repeated key keeps its last value. */
+static void gather(lua_State *L, int n, int pairs) {
+    int first = lua_gettop(L) - (pairs ? 2 * n : n) + 1, i;
+    if (pairs) {
+        lua_createtable(L, 0, n);
+        for (i = 0; i < n; i++) {
+            lua_pushvalue(L, first + 2 * i);
+            lua_pushvalue(L, first + 2 * i + 1);
+            lua_rawset(L, -3);
+        }
+    } else {
+        lua_createtable(L, n, 0);
+        for (i = 0; i < n; i++) {
+            lua_pushvalue(L, first + i);
+            lua_rawseti(L, -2, i + 1);
+        }
+    }
+    lua_replace(L, first);
+    lua_settop(L, first);
 }
 
 static int parse_array(decoder *d) {
     lua_State *L = d->L;
     lua_Integer n = 0;
+    int pending = 0, created = 0;
     if (enter(d) != 0) return -1;
     d->p = skip_ws(d->p + 1, d->end);
     if (d->p < d->end && *d->p == ']') {
@@ -335,16 +364,22 @@ static int parse_array(decoder *d) {
         d->depth--;
         return 0;
     }
-    lua_createtable(L, 4, 0);
     for (;;) {
         if (parse_value(d) != 0) return -1;
-        lua_rawseti(L, -2, ++n);
+        n++;
+        if (created) {
+            lua_rawseti(L, -2, n);
+        } else if (++pending == BATCH) {
+            gather(L, pending, 0);
+            created = 1;
+        }
         d->p = skip_ws(d->p, d->end);
         if (d->p == d->end) return fail_eoi(d);
         if (*d->p == ']') break;
         if (*d->p != ',') return fail_char(d, d->p);
         d->p++;
     }
+    if (!created) gather(L, pending, 0);
     d->p++;
     d->depth--;
     return 0;
@@ -352,11 +387,12 @@ static int parse_array(decoder *d) {
 
 static int parse_object(decoder *d) {
     lua_State *L = d->L;
+    int pending = 0, created = 0;
     if (enter(d) != 0) return -1;
     d->p = skip_ws(d->p + 1, d->end);
-    lua_createtable(L, 0, 4);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
+        lua_createtable(L, 0, 0);
         d->depth--;
         return 0;
     }
@@ -369,13 +405,19 @@ static int parse_object(decoder *d) {
         if (*d->p != ':') return fail_char(d, d->p);
         d->p++;
         if (parse_value(d) != 0) return -1;
-        lua_rawset(L, -3); /* a duplicate key: the last one wins */
+        if (created) {
+            lua_rawset(L, -3); /* a repeated key: the last value wins */
+        } else if (++pending == BATCH) {
+            gather(L, pending, 1);
+            created = 1;
+        }
         d->p = skip_ws(d->p, d->end);
         if (d->p == d->end) return fail_eoi(d);
         if (*d->p == '}') break;
         if (*d->p != ',') return fail_char(d, d->p);
         d->p = skip_ws(d->p + 1, d->end);
     }
+    if (!created) gather(L, pending, 1);
     d->p++;
     d->depth--;
     return 0;
