@@ -280,6 +280,30 @@ describe("functions.json", function()
 
     it("lets the last duplicate key win", function()
       assert.equal(2, json.decode('{"a":1,"a":2}').a)
+      local parts = {}
+      for i = 1, 40 do parts[i] = string.format('"k%d":%d', i % 30, i) end
+      local obj = json.decode("{" .. table.concat(parts, ",") .. "}")
+      assert.equal(31, obj.k1)  -- k1 at 1 and 31: across the 16-item batch
+      assert.equal(40, obj.k10) -- k10 at 10 and 40
+      assert.equal(29, obj.k29)
+      local n = 0
+      for _ in pairs(obj) do n = n + 1 end
+      assert.equal(30, n)
+    end)
+
+    it("decodes containers of every size in order", function()
+      for _, size in ipairs({ 1, 15, 16, 17, 33, 1000 }) do
+        local items, fields = {}, {}
+        for i = 1, size do
+          items[i] = tostring(i)
+          fields[i] = string.format('"f%d":%d', i, i)
+        end
+        local arr = json.decode("[" .. table.concat(items, ",") .. "]")
+        assert.equal(size, #arr)
+        for i = 1, size do assert.equal(i, arr[i]) end
+        local obj = json.decode("{" .. table.concat(fields, ",") .. "}")
+        for i = 1, size do assert.equal(i, obj["f" .. i]) end
+      end
     end)
   end)
 

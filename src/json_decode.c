@@ -6,7 +6,10 @@
  *
  * - Integer-looking numbers (no '.', 'e' or 'E') that fit int64 become Lua
  *   integers, -9223372036854775808 included; larger ones become floats (the
- *   nearest double), as do all other numbers.
+ *   nearest double), as do all other numbers (correctly rounded: exact
+ *   arithmetic when the digits allow it, else strtod with the C locale's
+ *   decimal point swapped in). Beyond the double range they become +-inf,
+ *   as with strtod; encode refuses those.
  * - Strings are validated as UTF-8; \u escapes (surrogate pairs too, and
  *   \u0000) are decoded; plain runs are pushed straight from the input.
  * - null is the NULL light userdata (functions.null, == cjson.null); an empty

@@ -2,9 +2,10 @@
  *
  * - Integers are written exactly (full int64) by a hand-rolled formatter.
  * - Floats get the shortest digit string that reads back to the same double
- *   (Grisu2, see below), plus ".0" when the text would otherwise look like an
- *   integer, so a Lua float stays a float across a round trip. No snprintf and
- *   no strtod are involved, so the C locale's decimal point cannot leak in.
+ *   (Grisu2 plus a strtod-checked correction, see below), and ".0" when the
+ *   text would otherwise look like an integer, so a Lua float stays a float
+ *   across a round trip. No printf; the strtod checks read texts without a
+ *   decimal point, so the C locale's decimal point cannot leak in.
  * - Strings are validated as UTF-8 and copied in runs; only '"', '\\' and
  *   control characters are escaped.
  *
@@ -234,8 +235,8 @@ static int put_integer(encoder *e, lua_Integer i) {
 /* Grisu2 (Loitsch, "Printing Floating-Point Numbers Quickly and Accurately
  * with Integers", PLDI 2010): digits of the value inside its rounding interval,
  * computed with 64-bit "do-it-yourself" floats. The result always reads back to
- * the same double; it is the shortest such string except in rare cases (well
- * under 1%) where it is one digit longer. */
+ * the same double, and is the shortest such string but in about 1 case in
+ * 10^4, which shorten() below repairs. */
 typedef struct {
     uint64_t f;
     int e;
