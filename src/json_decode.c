@@ -289,12 +289,15 @@ static int parse_number(decoder *d) {
     d->p = p;
 
     if (is_int && exact) {
+#if LUA_VERSION_NUM >= 503
         if (!neg && m <= (uint64_t)LUA_MAXINTEGER) {
             lua_pushinteger(d->L, (lua_Integer)m);
         } else if (neg && m <= (uint64_t)LUA_MAXINTEGER + 1) {
             lua_pushinteger(d->L, m == (uint64_t)LUA_MAXINTEGER + 1 ? LUA_MININTEGER
                                                                      : -(lua_Integer)m);
-        } else { /* beyond int64: the nearest double */
+        } else /* beyond int64: the nearest double */
+#endif
+        {
             lua_pushnumber(d->L, neg ? -(lua_Number)m : (lua_Number)m);
         }
         return 0;
