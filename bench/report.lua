@@ -266,7 +266,8 @@ local machine = {
   { "CPU", first_line("grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'") },
   { "cores", first_line("nproc") },
   { "memory", first_line("grep MemTotal /proc/meminfo | sed 's/MemTotal: *//'") },
-  { "load average at start", env("BENCH_LOADAVG") or first_line("cut -d' ' -f1-3 /proc/loadavg") },
+  { "load average at start / end", (env("BENCH_LOADAVG") or "?") .. " / "
+    .. first_line("cut -d' ' -f1-3 /proc/loadavg") },
   { "libcurl", first_line("pkg-config --modversion libcurl") },
   { "nginx", first_line("nginx -v 2>&1 | sed 's/.*version: //'") },
   { "gateway", env("BENCH_GATEWAY") or "bin/cloudbase-gateway (gateway/test/config.json)" },
