@@ -509,10 +509,15 @@ static int reads_back(double v, const char *digits, int n, int exp10) {
     return strtod(text, NULL) == v;
 }
 
-/* d[0, n) holds 16 or 17 digits; replace them by fewer when those read back. */
+/* d[0, n) holds 16 or 17 digits; replace them by fewer while those read back. */
 static int shorten(double v, char *d, int n, int *K) {
     char c[24];
-    int run = 0, m, e10, pass;
+    int run = 0, m, e10, pass, shorter = 1;
+    uint64_t bits, sig;
+    memcpy(&bits, &v, sizeof bits);
+    sig = bits & (((uint64_t)1 << 52) - 1);
+    if (bits & ((uint64_t)0x7FF << 52)) sig |= (uint64_t)1 << 52;
+
     /* A run of 9s or 0s before the last digit: "...6999999999x". */
     while (run < n - 2 && d[n - 2 - run] == d[n - 2] && (d[n - 2] == '9' || d[n - 2] == '0')) run++;
     if (run >= 3) {
@@ -520,23 +525,22 @@ static int shorten(double v, char *d, int n, int *K) {
         if (reads_back(v, c, m, e10)) {
             memcpy(d, c, (size_t)m);
             *K = e10;
-            return m;
+            n = m;
         }
     }
-    /* The two neighbours one digit shorter, nearer first. A neighbour reads
-     * back only if it is within half an ulp of v, so within one ulp of d,
-     * where d is within half an ulp: in units of d's last digit, within
-     * ulp / 10^K = digits / significand. Most tries are ruled out so. */
-    {
-        uint64_t bits, sig, dv = 0;
+    /* Then the two neighbours one digit shorter, nearer first, as long as one
+     * reads back (Grisu2 can be two digits long: 17 where 15 do). A neighbour
+     * reads back only if it is within half an ulp of v, so within one ulp of
+     * d, which is within half an ulp too: in units of d's last digit, within
+     * ulp / 10^K = digits / significand. That rules out most tries. */
+    while (shorter && n > 1) {
+        uint64_t dv = 0;
         double limit;
         int i;
-        memcpy(&bits, &v, sizeof bits);
-        sig = bits & (((uint64_t)1 << 52) - 1);
-        if (bits & ((uint64_t)0x7FF << 52)) sig |= (uint64_t)1 << 52;
         for (i = 0; i < n; i++) dv = dv * 10 + (uint64_t)(d[i] - '0');
         limit = (double)dv / (double)sig * 1.001 + 0.001;
-        for (pass = 0; pass < 2; pass++) {
+        shorter = 0;
+        for (pass = 0; pass < 2 && !shorter; pass++) {
             int up = (d[n - 1] >= '5') != (pass == 1);
             int units = up ? 10 - (d[n - 1] - '0') : d[n - 1] - '0';
             if ((double)units > limit) continue;
@@ -544,7 +548,8 @@ static int shorten(double v, char *d, int n, int *K) {
             if (reads_back(v, c, m, e10)) {
                 memcpy(d, c, (size_t)m);
                 *K = e10;
-                return m;
+                n = m;
+                shorter = 1;
             }
         }
     }
