@@ -107,6 +107,9 @@ describe("functions.json", function()
       { 123.456, "123.456" },
       { -1.5e-7, "-1.5e-07" },
       { 1.7976931348623157e308, "1.7976931348623157e+308" },
+      -- where plain Grisu2 gives more digits than needed
+      { 97.810257, "97.810257" },
+      { 8.30221333000822e-131, "8.30221333000822e-131" },
     }
     for _, case in ipairs(cases) do
       it("writes " .. case[2] .. " and reads it back as the same float", function()
