@@ -7,7 +7,7 @@
 --   BENCH_TOKEN      API key (test-api-key)
 --   BENCH_BODY_FILE  where to write the payload that curl and wrk send
 --   BENCH_RAW_CURL   the built raw_curl program
---   BENCH_REPEATS    rounds of each network measurement (default 3)
+--   BENCH_REPEATS    rounds of each network measurement (default 5)
 --   BENCH_OUT        results file (default bench/RESULTS.md)
 package.path = "./bench/?.lua;" .. package.path
 
@@ -17,7 +17,7 @@ local h2c_url = env("BENCH_H2C_URL") ~= "" and env("BENCH_H2C_URL") or nil
 local token = env("BENCH_TOKEN") or "test-api-key"
 local body_file = assert(env("BENCH_BODY_FILE"), "BENCH_BODY_FILE is not set")
 local raw_curl = assert(env("BENCH_RAW_CURL"), "BENCH_RAW_CURL is not set")
-local repeats = math.tointeger(tonumber(env("BENCH_REPEATS") or "3")) or 3
+local repeats = math.tointeger(tonumber(env("BENCH_REPEATS") or "5")) or 5
 local out_file = env("BENCH_OUT") or "bench/RESULTS.md"
 local echo_url = url .. "/v1/functions/echo"
 
@@ -268,6 +268,7 @@ local machine = {
   { "memory", first_line("grep MemTotal /proc/meminfo | sed 's/MemTotal: *//'") },
   { "load average at start / end", (env("BENCH_LOADAVG") or "?") .. " / "
     .. first_line("cut -d' ' -f1-3 /proc/loadavg") },
+  { "processes using ≥ 20 % of a CPU at start", (env("BENCH_BUSY") or "") ~= "" and env("BENCH_BUSY") or "none" },
   { "libcurl", first_line("pkg-config --modversion libcurl") },
   { "nginx", first_line("nginx -v 2>&1 | sed 's/.*version: //'") },
   { "gateway", env("BENCH_GATEWAY") or "bin/cloudbase-gateway (gateway/test/config.json)" },
@@ -276,7 +277,9 @@ local machine = {
   { "LuaSocket", first_line("lua5.4 -e 'print(require(\"socket\")._VERSION)'") },
   { "wrk", first_line("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2") },
   { "cc", first_line("cc --version") },
-  { "commit", first_line("git rev-parse --short HEAD 2>/dev/null || echo unknown") },
+  { "commit", first_line("git rev-parse --short HEAD 2>/dev/null || echo unknown")
+    .. first_line("n=$(git status --porcelain src 2>/dev/null | wc -l); [ \"$n\" -gt 0 ] && "
+      .. "echo \" (+ $n uncommitted files in src/)\" || true") },
 }
 
 --------------------------------------------------------------------- output
@@ -380,7 +383,7 @@ w("## Method")
 w()
 w(string.format("- Payload: the same %d-byte JSON object for every contender (curl and wrk send the",
   payload.bytes))
-w("  module's encoding of it; lua-cjson's encoding has the same length). Echo answers it verbatim.")
+w("  module's encoding of it; lua-cjson's encoding has the same length). Echo answers the same JSON.")
 w(string.format("- Network figures: best of %d rounds; in each round the contenders run one after another",
   repeats))
 w(string.format("  (interleaved), each in a fresh process with its own warm-up: %.1f s per sequential",
