@@ -341,6 +341,31 @@ describe("cloudbase.functions", function()
         assert.equals("raw [text]", r.body)
       end)
 
+      it("keeps each call's method and body on one reused connection", function()
+        -- The easy handle keeps its options between calls: nothing may leak from one
+        -- call's method into the next one's.
+        local c = new()
+        local steps = {
+          { method = "GET", payload = nil, body = "" },
+          { method = "POST", payload = { a = 1 }, body = '{"a":1}' },
+          { method = "DELETE", payload = nil, body = "" },
+          { method = "PUT", payload = "put body", body = "put body" },
+          { method = "POST", payload = nil, body = "" },
+          { method = "GET", payload = nil, body = "" },
+          { method = "PATCH", payload = { b = true }, body = '{"b":true}' },
+        }
+        for i, step in ipairs(steps) do
+          local r = c:invoke("web", step.payload, { webfn = true, method = step.method })
+          assert.equals(step.method, r.method, "step " .. i)
+          assert.equals(step.body, r.body, "step " .. i)
+        end
+        local _, info = c:invoke("web", nil, { webfn = true, method = "HEAD" })
+        assert.equals(200, info.status)
+        local r = c:invoke("web", nil, { webfn = true, method = "GET" })
+        assert.equals("GET", r.method)
+        c:close()
+      end)
+
       it("lets the web function's status through as an error", function()
         local _, err = client:try_invoke("web", nil, { webfn = true, query = { status = 418 } })
         assert_error(err, "HTTP_ERROR")

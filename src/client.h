@@ -34,6 +34,7 @@ typedef struct {
     CURL *easy;
     cbf_request req;
     struct curl_slist *header_list;
+    cbf_buffer sent_headers; /* what header_list was built from, to reuse it */
     cbf_buffer resp_headers; /* raw header lines of the final response */
     cbf_buffer resp_body;
     size_t max_response_size;

@@ -33,7 +33,7 @@ static int ensure_transfers(cbf_client *c, size_t n) {
     if (!grown) return -1;
     c->transfers = grown;
     while (c->ntransfers < n) {
-        cbf_transfer *t = cbf_transfer_new();
+        cbf_transfer *t = cbf_transfer_new(c);
         if (!t) return -1;
         c->transfers[c->ntransfers++] = t;
     }
@@ -46,8 +46,6 @@ static int finish_curl(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
     int headers, timings, rc;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(t->header_list);
-    t->header_list = NULL;
     cbf_transfer_push_headers(L, t);
     headers = lua_gettop(L);
     r.elapsed = cbf_transfer_push_timings(L, t);
@@ -122,7 +120,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     } else if (!lua_isnil(L, transport)) {
         rc = finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
-        CURLcode setup = cbf_transfer_setup(c, t);
+        CURLcode setup = cbf_transfer_setup(t);
         if (setup != CURLE_OK) {
             cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
                            curl_easy_strerror(setup), 0, NULL, NULL, 0);
@@ -258,7 +256,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    setup = cbf_transfer_setup(c, t);
+    setup = cbf_transfer_setup(t);
     if (setup != CURLE_OK) {
         cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
                        curl_easy_strerror(setup), 0, NULL, NULL, 0);

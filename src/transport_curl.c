@@ -7,19 +7,22 @@
 
 #define KEEP_CAPACITY (64 * 1024)
 
-cbf_transfer *cbf_transfer_new(void) {
+static CURLcode configure(const cbf_client *c, cbf_transfer *t);
+
+cbf_transfer *cbf_transfer_new(const cbf_client *c) {
     cbf_transfer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->easy = curl_easy_init();
-    if (!t->easy) {
-        free(t);
-        return NULL;
-    }
     cbf_buffer_init(&t->req.url);
     cbf_buffer_init(&t->req.headers);
     cbf_buffer_init(&t->req.body);
+    cbf_buffer_init(&t->sent_headers);
     cbf_buffer_init(&t->resp_headers);
     cbf_buffer_init(&t->resp_body);
+    if (!t->easy || configure(c, t) != CURLE_OK) {
+        cbf_transfer_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -27,6 +30,7 @@ void cbf_transfer_free(cbf_transfer *t) {
     if (!t) return;
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->header_list);
+    cbf_buffer_free(&t->sent_headers);
     cbf_buffer_free(&t->req.url);
     cbf_buffer_free(&t->req.headers);
     cbf_buffer_free(&t->req.body);
@@ -36,8 +40,6 @@ void cbf_transfer_free(cbf_transfer *t) {
 }
 
 void cbf_transfer_clear(cbf_transfer *t) {
-    curl_slist_free_all(t->header_list);
-    t->header_list = NULL;
     cbf_buffer_reset(&t->resp_headers, KEEP_CAPACITY);
     cbf_buffer_reset(&t->resp_body, KEEP_CAPACITY);
     t->too_large = 0;
@@ -69,9 +71,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
  * reuses or multiplexes onto it: every transfer after the first fails with "Error in
  * the HTTP2 framing layer" (curl issue #10634, fixed by curl PR #10643 in 8.0.0).
  * Debian 12 ships 7.88. There, each h2c transfer gets a connection of its own. */
-static int h2c_reuse_broken(const cbf_client *c, const cbf_request *req) {
-    return c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE && req->url.data &&
-           strncmp(req->url.data, "http://", 7) == 0 &&
+static int h2c_reuse_broken(const cbf_client *c) {
+    return c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE && strncmp(c->base_url, "http://", 7) == 0 &&
            curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 }
 
@@ -80,10 +81,10 @@ static int h2c_reuse_broken(const cbf_client *c, const cbf_request *req) {
  * only from the first response's status line, so every other call of an invoke_all
  * batch stalled behind the first one (and a slow first call made them all time out).
  * Wait only where HTTP/2 is possible: ALPN over https, or prior knowledge. */
-static int may_multiplex(const cbf_client *c, const cbf_request *req) {
-    if (c->http_mode == CBF_HTTP_1_1 || !req->url.data) return 0;
+static int may_multiplex(const cbf_client *c) {
+    if (c->http_mode == CBF_HTTP_1_1) return 0;
     if (c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE) return 1;
-    return strncmp(req->url.data, "https://", 8) == 0;
+    return strncmp(c->base_url, "https://", 8) == 0;
 }
 
 static long millis(double seconds) {
@@ -91,27 +92,18 @@ static long millis(double seconds) {
     return ms < 1 ? 1 : (long)ms;
 }
 
-CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t) {
+#define SET(opt, val) \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+
+/* What stays the same for every call of a client: set once per easy handle, so a call
+ * only touches what changes (the client's settings cannot change after new). */
+static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
     CURL *e = t->easy;
-    const cbf_request *req = &t->req;
-    size_t pos = 0;
     CURLcode rc = CURLE_OK;
     long version = c->http_mode == CBF_HTTP_1_1                 ? CURL_HTTP_VERSION_1_1
                    : c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
                                                                 : CURL_HTTP_VERSION_2TLS;
-    cbf_transfer_clear(t);
     t->max_response_size = c->max_response_size;
-    while (pos < req->headers.len) {
-        const char *entry = req->headers.data + pos;
-        struct curl_slist *next = curl_slist_append(t->header_list, entry);
-        if (!next) return CURLE_OUT_OF_MEMORY;
-        t->header_list = next;
-        pos += strlen(entry) + 1;
-    }
-    curl_easy_reset(e); /* keeps live connections and caches, forgets options */
-#define SET(opt, val) \
-    if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
-    SET(CURLOPT_URL, req->url.data);
     SET(CURLOPT_PRIVATE, (void *)t);
     SET(CURLOPT_ERRORBUFFER, t->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -120,39 +112,78 @@ CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t) {
     SET(CURLOPT_WRITEDATA, (void *)t);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)t);
-    SET(CURLOPT_HTTPHEADER, t->header_list);
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_KEEPIDLE, 60L);
     SET(CURLOPT_TCP_KEEPINTVL, 30L);
     SET(CURLOPT_HTTP_VERSION, version);
-    if (h2c_reuse_broken(c, req)) {
+    if (h2c_reuse_broken(c)) {
         SET(CURLOPT_FRESH_CONNECT, 1L);
         SET(CURLOPT_FORBID_REUSE, 1L);
-    } else if (may_multiplex(c, req)) {
+    } else if (may_multiplex(c)) {
         SET(CURLOPT_PIPEWAIT, 1L);
     }
-    SET(CURLOPT_TIMEOUT_MS, millis(req->timeout));
-    SET(CURLOPT_CONNECTTIMEOUT_MS, millis(req->connect_timeout));
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_size);
     if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
     if (c->ca_path) SET(CURLOPT_CAPATH, c->ca_path);
     if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
     if (c->resolve) SET(CURLOPT_RESOLVE, c->resolve);
+    return rc;
+}
+
+/* The header list is rebuilt only when the headers differ from the last call's. */
+static CURLcode header_list(cbf_transfer *t) {
+    const cbf_buffer *h = &t->req.headers;
+    size_t pos = 0;
+    if (t->header_list && h->len == t->sent_headers.len &&
+        memcmp(h->data, t->sent_headers.data, h->len) == 0)
+        return CURLE_OK;
+    curl_slist_free_all(t->header_list);
+    t->header_list = NULL;
+    cbf_buffer_reset(&t->sent_headers, KEEP_CAPACITY);
+    while (pos < h->len) {
+        const char *entry = h->data + pos;
+        struct curl_slist *next = curl_slist_append(t->header_list, entry);
+        if (!next) return CURLE_OUT_OF_MEMORY;
+        t->header_list = next;
+        pos += strlen(entry) + 1;
+    }
+    if (cbf_buffer_append(&t->sent_headers, h->data, h->len)) {
+        curl_slist_free_all(t->header_list);
+        t->header_list = NULL;
+        return CURLE_OUT_OF_MEMORY;
+    }
+    return CURLE_OK;
+}
+
+CURLcode cbf_transfer_setup(cbf_transfer *t) {
+    CURL *e = t->easy;
+    const cbf_request *req = &t->req;
+    int get = strcmp(req->method, "GET") == 0, head = strcmp(req->method, "HEAD") == 0;
+    const char *custom = req->method; /* what the options below do not say by themselves */
+    CURLcode rc;
+    cbf_transfer_clear(t);
+    rc = header_list(t);
+    SET(CURLOPT_HTTPHEADER, t->header_list);
+    SET(CURLOPT_URL, req->url.data);
+    SET(CURLOPT_TIMEOUT_MS, millis(req->timeout));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, millis(req->connect_timeout));
+    /* The method options outlive a call: put every one back to a known state. */
+    SET(CURLOPT_NOBODY, head ? 1L : 0L);
     if (req->has_body) {
         SET(CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
-        if (strcmp(req->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, req->method);
-    } else if (strcmp(req->method, "GET") == 0) {
+        if (strcmp(req->method, "POST") == 0) custom = NULL;
+    } else if (!head) {
         SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(req->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
+        if (get) custom = NULL;
     } else {
-        SET(CURLOPT_CUSTOMREQUEST, req->method);
+        custom = NULL;
     }
-#undef SET
+    SET(CURLOPT_CUSTOMREQUEST, custom);
     return rc;
 }
+#undef SET
 
 static void trim(const char **s, const char **end) {
     while (*s < *end && (**s == ' ' || **s == '\t')) (*s)++;

@@ -5,10 +5,11 @@
 
 #include "client.h"
 
-cbf_transfer *cbf_transfer_new(void);
+/* A transfer configured with the client's fixed settings; NULL when out of memory. */
+cbf_transfer *cbf_transfer_new(const cbf_client *c);
 void cbf_transfer_free(cbf_transfer *t);
-/* Set every option for t->req on t's easy handle. CURLE_OK, or why not. */
-CURLcode cbf_transfer_setup(const cbf_client *c, cbf_transfer *t);
+/* Set the per-call options for t->req on t's easy handle. CURLE_OK, or why not. */
+CURLcode cbf_transfer_setup(cbf_transfer *t);
 /* Drop what one call needed and what it received (buffers keep some capacity). */
 void cbf_transfer_clear(cbf_transfer *t);
 /* Push the final response's headers as { lower-case name = value }. */
