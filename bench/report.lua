@@ -9,6 +9,8 @@
 --   BENCH_RAW_CURL   the built raw_curl program
 --   BENCH_REPEATS    rounds of each network measurement (default 5)
 --   BENCH_OUT        results file (default bench/RESULTS.md)
+--   BENCH_SERVER_CPU the CPU the gateway's workers are pinned to (bench/run sets it
+--                    when it can pin them); clients then run pinned too
 package.path = "./bench/?.lua;" .. package.path
 
 local env = os.getenv
@@ -20,6 +22,26 @@ local raw_curl = assert(env("BENCH_RAW_CURL"), "BENCH_RAW_CURL is not set")
 local repeats = math.tointeger(tonumber(env("BENCH_REPEATS") or "5")) or 5
 local out_file = env("BENCH_OUT") or "bench/RESULTS.md"
 local echo_url = url .. "/v1/functions/echo"
+
+-- CPU placement. With the gateway pinned, sequential figures are measured twice:
+-- client on the gateway's core, and client on the other core (a loopback round
+-- trip between two cores pays two cross-core wake-ups, which on this VM cost more
+-- than all the client's work). Concurrent and sleep runs put the client on the
+-- other core, so client and server each have one.
+local server_cpu = tonumber(env("BENCH_SERVER_CPU") or "")
+local other_cpu
+if server_cpu then
+  local ncpu = tonumber(io.popen("nproc"):read("l")) or 1
+  if ncpu >= 2 then other_cpu = server_cpu == 0 and 1 or 0 else server_cpu = nil end
+end
+local placements = server_cpu
+  and { { key = "same", cpu = server_cpu, label = "client on the gateway's core" },
+        { key = "other", cpu = other_cpu, label = "client on another core" } }
+  or { { key = "any", label = "unpinned" } }
+local client_cpu -- where the next command runs (nil: anywhere)
+local function pinned(cmd)
+  return client_cpu and string.format("taskset -c %d %s", client_cpu, cmd) or cmd
+end
 
 local SEQ_SECONDS = 1.5 -- per sequential sample
 local ALL_SECONDS = 1.5 -- per invoke_all sample
@@ -50,7 +72,7 @@ local function progress(msg)
 end
 
 local function worker(mode, args)
-  local parts = { "lua5.4 bench/worker.lua", mode, "url=" .. q(args.url or url), "token=" .. q(token) }
+  local parts = { pinned("lua5.4 bench/worker.lua"), mode, "url=" .. q(args.url or url), "token=" .. q(token) }
   for k, v in pairs(args) do
     if k ~= "url" then parts[#parts + 1] = k .. "=" .. q(v) end
   end
@@ -61,15 +83,15 @@ local function worker(mode, args)
 end
 
 local function raw(mode, a, b)
-  local text, ok = sh(table.concat({ q(raw_curl), mode, q(echo_url), q(body_file), q(token), a, b }, " "))
+  local text, ok = sh(table.concat({ pinned(q(raw_curl)), mode, q(echo_url), q(body_file), q(token), a, b }, " "))
   local r = parse_kv(text)
   if not ok then r.error = "raw_curl failed: " .. text:gsub("\n", " "):sub(1, 200) end
   return r
 end
 
 local function wrk(conns, threads, seconds)
-  local text = sh(string.format("BENCH_BODY_FILE=%s BENCH_TOKEN=%s wrk -t%d -c%d -d%ds -s bench/wrk_post.lua %s",
-    q(body_file), q(token), threads, conns, seconds, q(echo_url)))
+  local text = sh(string.format("BENCH_BODY_FILE=%s BENCH_TOKEN=%s %s -t%d -c%d -d%ds -s bench/wrk_post.lua %s",
+    q(body_file), q(token), pinned("wrk"), threads, conns, seconds, q(echo_url)))
   local rate = tonumber(text:match("Requests/sec:%s*([%d%.]+)"))
   local r = { rate = rate }
   local bad = text:match("Non%-2xx or 3xx responses:%s*(%d+)")
@@ -102,6 +124,8 @@ local function best(name, lower_is_better)
   return b
 end
 
+local function err(name) return samples[name] and samples[name].error end
+
 ---------------------------------------------------------------- measurements
 local payload = worker("payload", { file = body_file })
 if payload.error then error("cannot write the payload: " .. payload.error) end
@@ -112,12 +136,16 @@ progress("warming the gateway up (wrk -c64, 1 s)")
 wrk(64, 2, 1)
 
 for round = 1, repeats do
-  progress(string.format("sequential, round %d/%d", round, repeats))
-  add("seq_module", worker("seq-module", { seconds = SEQ_SECONDS, max = 1000000 }))
-  add("seq_raw", raw("rate", SEQ_SECONDS, 1000000))
-  add("seq_luasocket", worker("seq-luasocket", { seconds = SEQ_SECONDS, max = 20000 }))
-  add("seq_wrk", wrk(1, 1, WRK_SECONDS))
+  for _, pl in ipairs(placements) do
+    progress(string.format("sequential, %s, round %d/%d", pl.label, round, repeats))
+    client_cpu = pl.cpu
+    add("seq_module_" .. pl.key, worker("seq-module", { seconds = SEQ_SECONDS, max = 1000000 }))
+    add("seq_raw_" .. pl.key, raw("rate", SEQ_SECONDS, 1000000))
+    add("seq_luasocket_" .. pl.key, worker("seq-luasocket", { seconds = SEQ_SECONDS, max = 20000 }))
+    add("seq_wrk_" .. pl.key, wrk(1, 1, WRK_SECONDS))
+  end
 end
+client_cpu = other_cpu
 
 for round = 1, repeats do
   for _, c in ipairs { 16, 64 } do
@@ -136,19 +164,20 @@ local sleep = worker("sleep-module", { count = 200, concurrency = 200, ms = 100,
 add("sleep_cold", sleep, "cold_seconds")
 add("sleep_warm", sleep, "warm_seconds")
 
+client_cpu = nil
 progress("codec")
 local codec = worker("codec", { repeats = 5, min_seconds = 0.25 })
 
 progress("RSS: raw libcurl, 1k then 100k calls")
 local rss_raw = raw("rss", 1000, 100000)
-local seq_best = best("seq_module")
+local seq_best = best("seq_module_" .. placements[1].key)
 local rss_seq
 if seq_best and seq_best * 40 >= 100000 then
   progress("RSS: module client:invoke, 1k then 100k calls")
   rss_seq = worker("rss-module", { how = "seq", n1 = 1000, n2 = 100000 })
 else
   rss_seq = { error = seq_best and "sequential calls too slow for 100k in the time budget"
-    or (samples.seq_module and samples.seq_module.error or "sequential calls failed") }
+    or (err("seq_module_" .. placements[1].key) or "sequential calls failed") }
 end
 progress("RSS: module invoke_all (batches of 1000, c16), 1k then 100k calls")
 local rss_all = worker("rss-module", { how = "all", n1 = 1000, n2 = 100000 })
@@ -200,15 +229,17 @@ local function row(figure, ours, peer_name, peer, fmt, target, why, no_ratio)
   }
 end
 
-local function err(name) return samples[name] and samples[name].error end
 
-row("sequential calls/s", best("seq_module"), "raw libcurl loop", best("seq_raw"), fmt_rate,
-  { op = ">=", value = 0.9 }, err("seq_module"))
-row("sequential calls/s", best("seq_module"), "luasocket + lua-cjson", best("seq_luasocket"), fmt_rate,
-  { op = ">=", value = 2.0 }, err("seq_module"))
-row("sequential calls/s", best("seq_module"), "wrk -c1 -t1", best("seq_wrk"), fmt_rate, nil, err("seq_module"))
-row("sequential calls/s (raw libcurl loop)", best("seq_raw"), "wrk -c1 -t1", best("seq_wrk"), fmt_rate, nil,
-  err("seq_raw"))
+for _, pl in ipairs(placements) do
+  local m, k = "seq_module_" .. pl.key, "_" .. pl.key
+  local fig = "sequential calls/s, " .. pl.label
+  row(fig, best(m), "raw libcurl loop", best("seq_raw" .. k), fmt_rate, { op = ">=", value = 0.9 }, err(m))
+  row(fig, best(m), "luasocket + lua-cjson", best("seq_luasocket" .. k), fmt_rate, { op = ">=", value = 2.0 },
+    err(m))
+  row(fig, best(m), "wrk -c1 -t1", best("seq_wrk" .. k), fmt_rate, nil, err(m))
+  row("raw libcurl loop, " .. pl.label, best("seq_raw" .. k), "wrk -c1 -t1", best("seq_wrk" .. k), fmt_rate, nil,
+    err("seq_raw" .. k))
+end
 for _, c in ipairs { 16, 64 } do
   row(string.format("invoke_all calls/s, concurrency %d", c), best("all_" .. c),
     string.format("wrk -c%d -t2", c), best("wrk_" .. c), fmt_rate, { op = ">=", value = 0.8 }, err("all_" .. c))
@@ -390,6 +421,15 @@ w(string.format("  (interleaved), each in a fresh process with its own warm-up: 
   SEQ_SECONDS))
 w(string.format("  sample, %.1f s of invoke_all batches of 2000 calls, %d s per wrk sample.", ALL_SECONDS,
   WRK_SECONDS))
+if server_cpu then
+  w(string.format("- Placement: the gateway's nginx workers pinned to CPU %d. Sequential figures are taken",
+    server_cpu))
+  w(string.format("  with the client pinned to CPU %d (the gateway's core) and to CPU %d; concurrent and", server_cpu,
+    other_cpu))
+  w(string.format("  sleep figures with the client on CPU %d. Codec and RSS runs are not pinned.", other_cpu))
+else
+  w("- Placement: nothing pinned (the gateway could not be pinned, or one CPU).")
+end
 w("- The module and luasocket + lua-cjson decode every answer into Lua values; the raw libcurl")
 w("  loop and wrk only check it. luasocket opens a new TCP connection per call.")
 w("- Sleep: best of " .. repeats .. " rounds; \"new client\" includes opening the 200 connections.")
