@@ -1041,5 +1041,28 @@ describe("cloudbase.functions", function()
       c:close()
       c2:close()
     end)
+
+    it("survives a plugged codec that calls and closes its own client mid-call", function()
+      -- The outer call is still reading its response body while decode runs: a nested
+      -- call must not reuse that buffer, and close() must wait for the call to end.
+      local c, nested
+      local codec = {
+        encode = cjson.encode,
+        decode = function(text)
+          if not nested then
+            nested = true
+            assert.equals(1, c:invoke("echo", { inner = 1, pad = ("x"):rep(70000) }).inner)
+            c:close()
+          end
+          return cjson.decode(text)
+        end,
+      }
+      c = new({ json = codec })
+      local big = ("y"):rep(100000)
+      local r = c:invoke("echo", { outer = big })
+      assert.equals(big, r.outer)
+      assert.is_true(has(tostring(c), "closed"))
+      assert_error(raised(c.invoke, c, "echo", {}), "INVALID_ARGUMENT", "closed")
+    end)
   end)
 end)

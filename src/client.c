@@ -26,7 +26,7 @@ cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
 }
 
-static void client_release(cbf_client *c) {
+void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         if (c->multi) curl_multi_remove_handle(c->multi, c->transfers[i]->easy);
@@ -45,18 +45,21 @@ static void client_release(cbf_client *c) {
     free(c->ca_path);
     free(c->proxy);
     c->base_url = c->qualifier = c->ca_file = c->ca_path = c->proxy = NULL;
-    c->closed = 1;
 }
 
 static int client_gc(lua_State *L) {
-    client_release(cbf_client_check(L, 1));
+    cbf_client *c = cbf_client_check(L, 1);
+    c->closed = 1;
+    cbf_client_release(c);
     return 0;
 }
 
+/* Closing from a token, transport or codec function, in the middle of a call, must
+ * not free what that call is using: the call finishes, then the client is released. */
 static int client_close(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
-    if (c->running) return cbf_error_raise(L, "INVALID_ARGUMENT", "cannot close a client while it runs a call");
-    client_release(c);
+    c->closed = 1;
+    if (c->calls == 0) cbf_client_release(c);
     return 0;
 }
 

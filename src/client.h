@@ -64,10 +64,13 @@ typedef struct {
     size_t max_request_size;
     cbf_http_mode http_mode;
     int running; /* a multi loop is active: re-entrant calls are refused */
+    int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);
+/* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
+void cbf_client_release(cbf_client *c);
 void cbf_client_open(lua_State *L); /* pushes functions.new */
 
 #endif

@@ -40,6 +40,20 @@ static int ensure_transfers(cbf_client *c, size_t n) {
     return 0;
 }
 
+/* A transfer no call is using, made if need be. */
+static cbf_transfer *idle_transfer(cbf_client *c) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++)
+        if (!c->transfers[k]->active) return c->transfers[k];
+    return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
+}
+
+/* Calls in progress keep the client alive through a close() made meanwhile. */
+static void call_begin(cbf_client *c) { c->calls++; }
+static void call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
 /* The transfer has finished: push `result, info` (0) or an error (-1). */
 static int finish_curl(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
     cbf_response r;
@@ -93,26 +107,38 @@ static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, siz
     return 0;
 }
 
+/* Push the call's credential (cbf_request_token); the token function may have closed
+ * the client, which fails the call. Returns 0, or -1 with an error pushed. */
+static int call_token(lua_State *L, cbf_client *c, int uv) {
+    if (cbf_request_token(L, uv)) return -1;
+    if (c->closed) {
+        cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed by its token function", 0,
+                       NULL, NULL, 0);
+        lua_replace(L, -2);
+        return -1;
+    }
+    return 0;
+}
+
 /* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, transport, rc;
     cbf_transfer *t;
-    if (c->closed) { /* an earlier call's token or transport function closed it */
+    if (c->closed) { /* by an earlier call's token or transport function */
         cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
         return -1;
     }
-    if (cbf_request_token(L, a->uv)) return -1;
+    if (call_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    /* The token function is Lua code: it may have closed the client (which frees the
-     * transfers and the base URL) or run calls of its own. Look at the client again. */
-    if (c->closed) {
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed by its token function", 0,
-                       NULL, NULL, 0);
+    t = idle_transfer(c);
+    if (!t) {
+        cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
         return -1;
     }
-    if (ensure_transfers(c, 1)) return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for a transfer");
-    t = c->transfers[0];
+    /* Lua code still runs below (a user codec, a transport): a nested call on this
+     * client must take another transfer, not this one. */
+    t->active = 1;
     lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
     transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
@@ -135,6 +161,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
             rc = finish_curl(L, c, a->uv, t);
         }
     }
+    t->active = 0;
     /* move the outcome down over the token and transport slots */
     {
         int n = rc == 0 ? 2 : 1, i;
@@ -154,7 +181,12 @@ static int invoke_common(lua_State *L, int raise) {
     a.payload = 3;
     a.opts = 4;
     a.opts_is_call = 0;
-    if (run_one(L, c, &a) == 0) return 2;
+    call_begin(c);
+    if (run_one(L, c, &a) == 0) {
+        call_end(c);
+        return 2;
+    }
+    call_end(c);
     if (raise) return lua_error(L);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -244,7 +276,12 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
     cbf_call_args a;
     CURLcode setup;
     int token;
-    if (call_args(L, i, &a) != 0 || cbf_request_token(L, ALL_UV) != 0) {
+    if (c->closed) { /* by a token or codec function of an earlier call */
+        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        store_outcome(L, i, 0);
+        return 0;
+    }
+    if (call_args(L, i, &a) != 0 || call_token(L, c, ALL_UV) != 0) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
@@ -337,7 +374,9 @@ static int client_invoke_all(lua_State *L) {
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
     if (!lua_isnil(L, ALL_TRANSPORT)) {
+        call_begin(c);
         all_through_lua(L, c, n);
+        call_end(c);
         lua_settop(L, ALL_RESULTS);
         return 1;
     }
@@ -353,13 +392,13 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
     lua_pushvalue(L, ALL_TRANSPORT);
+    call_begin(c);
     c->running = 1;
     status = lua_pcall(L, ALL_TOP, 0, 0);
     c->running = 0;
-    if (status != 0) {
-        detach_all(c);
-        return lua_error(L);
-    }
+    if (status != 0) detach_all(c);
+    call_end(c);
+    if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
 }
