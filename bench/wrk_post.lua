@@ -8,5 +8,8 @@ f:close()
 wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json"
+-- The headers the module sends (0.1.0), so that the server does the same work.
+wrk.headers["Accept"] = "application/json, text/plain;q=0.9, */*;q=0.8"
+wrk.headers["Accept-Encoding"] = "deflate, gzip, br, zstd"
+wrk.headers["User-Agent"] = "lua-cloudbase-functions/0.1.0"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "test-api-key")
