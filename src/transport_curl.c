@@ -191,10 +191,12 @@ static void trim(const char **s, const char **end) {
 }
 
 void cbf_transfer_push_headers(lua_State *L, cbf_transfer *t) {
-    char *p = t->resp_headers.data, *end = p + t->resp_headers.len;
-    lua_newtable(L);
+    char *p = t->resp_headers.data, *end = p + t->resp_headers.len, *q;
+    int lines = 0;
+    for (q = p; q && q < end && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) lines++;
+    lua_createtable(L, 0, lines); /* sized once: no rehash while filling */
     while (p && p < end) {
-        char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *q;
+        char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
         const char *v, *vend;
         if (!eol) eol = end;
         colon = memchr(p, ':', (size_t)(eol - p));
