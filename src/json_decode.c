@@ -64,6 +64,50 @@ static int fail_char(decoder *d, const unsigned char *at) {
     return -1;
 }
 
+/* -------------------------------------------------------- UTF-8 DFA table */
+
+/* The states of cbf_json_utf8_dfa (json.h), as bit offsets. */
+#define U_OK 0   /* between sequences */
+#define U_C1 6   /* one continuation byte (80-BF) left */
+#define U_C2 12  /* two left */
+#define U_C3 18  /* three left */
+#define U_E0 24  /* after E0: A0-BF, then one more */
+#define U_ED 30  /* after ED: 80-9F (no surrogates), then one more */
+#define U_F0 36  /* after F0: 90-BF, then two more */
+#define U_F4 42  /* after F4: 80-8F (nothing past U+10FFFF), then two more */
+#define U_ER 48  /* invalid; stays so */
+
+/* A byte class's row: the next state from each state, each at its offset. */
+#define U_ROW(ok, c1, c2, c3, e0, ed, f0, f4)                                               \
+    (((uint64_t)(ok) << U_OK) | ((uint64_t)(c1) << U_C1) | ((uint64_t)(c2) << U_C2) |       \
+     ((uint64_t)(c3) << U_C3) | ((uint64_t)(e0) << U_E0) | ((uint64_t)(ed) << U_ED) |       \
+     ((uint64_t)(f0) << U_F0) | ((uint64_t)(f4) << U_F4) | ((uint64_t)U_ER << U_ER))
+#define U_LEAD(next) U_ROW(next, U_ER, U_ER, U_ER, U_ER, U_ER, U_ER, U_ER)
+
+#define U_ASCII U_LEAD(U_OK)                                      /* 00-7F */
+#define U_80 U_ROW(U_ER, U_OK, U_C1, U_C2, U_ER, U_C1, U_ER, U_C2) /* 80-8F */
+#define U_90 U_ROW(U_ER, U_OK, U_C1, U_C2, U_ER, U_C1, U_C2, U_ER) /* 90-9F */
+#define U_A0 U_ROW(U_ER, U_OK, U_C1, U_C2, U_C1, U_ER, U_C2, U_ER) /* A0-BF */
+#define U_BAD U_LEAD(U_ER)                                        /* C0 C1 F5-FF */
+
+#define U_X4(r) r, r, r, r
+#define U_X16(r) U_X4(r), U_X4(r), U_X4(r), U_X4(r)
+
+const uint64_t cbf_json_utf8_dfa[256] = {
+    U_X16(U_ASCII), U_X16(U_ASCII), U_X16(U_ASCII), U_X16(U_ASCII), /* 00-3F */
+    U_X16(U_ASCII), U_X16(U_ASCII), U_X16(U_ASCII), U_X16(U_ASCII), /* 40-7F */
+    U_X16(U_80), U_X16(U_90), U_X16(U_A0), U_X16(U_A0),             /* 80-BF */
+    U_BAD, U_BAD, U_LEAD(U_C1), U_LEAD(U_C1),                       /* C0-C3 */
+    U_X4(U_LEAD(U_C1)), U_X4(U_LEAD(U_C1)), U_X4(U_LEAD(U_C1)),    /* C4-CF */
+    U_X16(U_LEAD(U_C1)),                                            /* D0-DF */
+    U_LEAD(U_E0), U_LEAD(U_C2), U_LEAD(U_C2), U_LEAD(U_C2),         /* E0-E3 */
+    U_X4(U_LEAD(U_C2)), U_X4(U_LEAD(U_C2)),                         /* E4-EB */
+    U_LEAD(U_C2), U_LEAD(U_ED), U_LEAD(U_C2), U_LEAD(U_C2),         /* EC-EF */
+    U_LEAD(U_F0), U_LEAD(U_C3), U_LEAD(U_C3), U_LEAD(U_C3),         /* F0-F3 */
+    U_LEAD(U_F4), U_BAD, U_BAD, U_BAD,                              /* F4-F7 */
+    U_X4(U_BAD), U_X4(U_BAD),                                       /* F8-FF */
+};
+
 /* ----------------------------------------------------------------- helpers */
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
@@ -107,12 +151,62 @@ static long read_hex4(const unsigned char *p, const unsigned char *end) {
     return v;
 }
 
+/* A hex digit's value plus one; 0 for anything else. */
+static const unsigned char hex_plus1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+    ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+    ['F'] = 16,
+};
+
+/* The 4 hex digits at p, all readable: their value, or -1. */
+static long hex4(const unsigned char *p) {
+    unsigned a = hex_plus1[p[0]], b = hex_plus1[p[1]], c = hex_plus1[p[2]], e = hex_plus1[p[3]];
+    if (!a || !b || !c || !e) return -1;
+    return (long)(((a - 1) << 12) | ((b - 1) << 8) | ((c - 1) << 4) | (e - 1));
+}
+
+/* Writes the UTF-8 form of cp (< 0x110000, not a surrogate) at w and returns
+ * its end. Always stores 4 bytes (the caller has room) and picks the length
+ * and lead byte arithmetically: no branch on which plane cp is in. */
+static unsigned char *put_utf8(unsigned char *w, uint32_t cp) {
+    static const uint32_t lead_xor[5] = {0, 0, 0x40, 0x60, 0x70};
+    unsigned n = 1u + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000);
+    /* All four bytes as 10xxxxxx, highest bits first, then the top 4 - n
+     * dropped and the lead's marker fixed up (0x80 ^ 0x40 = 0xC0, ...). */
+    uint32_t x = 0x80808080u | (cp >> 18) | ((cp >> 12) & 0x3F) << 8 | ((cp >> 6) & 0x3F) << 16 |
+                 (cp & 0x3F) << 24;
+    x = (x >> (8 * (4 - n))) ^ lead_xor[n];
+    x = n == 1 ? cp : x;
+    w[0] = (unsigned char)x;
+    w[1] = (unsigned char)(x >> 8);
+    w[2] = (unsigned char)(x >> 16);
+    w[3] = (unsigned char)(x >> 24);
+    return w + n;
+}
+
 /* A \uXXXX escape (or a surrogate pair of two) at esc, the backslash. Writes
- * the UTF-8 bytes to *o and returns the byte after the escape, or NULL. */
+ * the UTF-8 bytes to *o (4 bytes stored, which the 6-byte escape leaves room
+ * for) and returns the byte after the escape, or NULL. */
 static const unsigned char *unescape_u(decoder *d, const unsigned char *esc, unsigned char **o) {
     const unsigned char *p = esc + 6, *end = d->end;
-    long cp = read_hex4(esc + 2, end), lo;
-    unsigned char *w = *o;
+    long cp, lo;
+    if (end - esc >= 12) { /* room for a pair: no end checks */
+        cp = hex4(esc + 2);
+        if (cp < 0) return fail_at(d, "invalid \\u escape", esc), NULL;
+        if ((unsigned long)(cp - 0xD800) >= 0x800) {
+            *o = put_utf8(*o, (uint32_t)cp);
+            return p;
+        }
+        if (cp >= 0xDC00) return fail_at(d, "lone surrogate", esc), NULL;
+        if (p[0] != '\\' || p[1] != 'u') return fail_at(d, "lone surrogate", esc), NULL;
+        lo = hex4(p + 2);
+        if (lo < 0) return fail_at(d, "invalid \\u escape", p), NULL;
+        if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(d, "lone surrogate", esc), NULL;
+        *o = put_utf8(*o, (uint32_t)(0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)));
+        return p + 6;
+    }
+    cp = read_hex4(esc + 2, end);
     if (cp == -2) return fail_eoi(d), NULL;
     if (cp == -1) return fail_at(d, "invalid \\u escape", esc), NULL;
     if (cp >= 0xDC00 && cp <= 0xDFFF) return fail_at(d, "lone surrogate", esc), NULL;
@@ -126,66 +220,77 @@ static const unsigned char *unescape_u(decoder *d, const unsigned char *esc, uns
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         p += 6;
     }
-    if (cp < 0x80) {
-        *w++ = (unsigned char)cp;
-    } else if (cp < 0x800) {
-        *w++ = (unsigned char)(0xC0 | (cp >> 6));
-        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *w++ = (unsigned char)(0xE0 | (cp >> 12));
-        *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else {
-        *w++ = (unsigned char)(0xF0 | (cp >> 18));
-        *w++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *w++ = (unsigned char)(0x80 | (cp & 0x3F));
-    }
-    *o = w;
+    *o = put_utf8(*o, (uint32_t)cp);
     return p;
 }
 
+/* What a one-letter escape stands for (0: not one; 'u' is handled apart). */
+static const unsigned char unescape_letter[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
 /* The rest of a string holding escapes: s0 is its first byte, p the first
- * backslash. The unescaped text is never longer than the escaped one, so
- * end - s0 bytes of scratch are enough. */
+ * backslash ([s0, p) is valid UTF-8). The unescaped text is never longer than
+ * the escaped one, so end - s0 bytes of scratch are enough, whole-block
+ * stores included: the output never runs ahead of the input. Blocks of 16
+ * bytes are copied whole, checked for the next special byte and validated as
+ * in cbf_json_scan (json.h). */
 static int parse_escaped_string(decoder *d, const unsigned char *s0, const unsigned char *p) {
     const unsigned char *end = d->end;
     unsigned char *o = scratch(d, (size_t)(end - s0)), *base = o;
+    uint64_t st = 0; /* the DFA's state */
     memcpy(o, s0, (size_t)(p - s0));
     o += p - s0;
     for (;;) {
-        const unsigned char *run = p, *esc;
-        int bad = 0;
-        p = cbf_json_scan(p, end, &bad);
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
-        if (bad) return fail_at(d, "invalid UTF-8", p);
+        unsigned c;
         if (p == end) return fail_eoi(d);
-        if (*p == '"') {
+        c = *p; /* a special byte */
+        if (c == '\\') {
+            unsigned letter;
+            if (p + 1 == end) return fail_eoi(d);
+            letter = unescape_letter[p[1]];
+            if (letter) {
+                *o++ = (unsigned char)letter;
+                p += 2;
+            } else if (p[1] == 'u') {
+                p = unescape_u(d, p, &o);
+                if (!p) return -1;
+            } else {
+                return fail_at(d, "invalid escape", p);
+            }
+        } else if (c == '"') {
             lua_pushlstring(d->L, (const char *)base, (size_t)(o - base));
             d->p = p + 1;
             return 0;
+        } else {
+            return fail_char(d, p); /* a control character */
         }
-        if (*p != '\\') return fail_char(d, p);
-        esc = p++;
-        if (p == end) return fail_eoi(d);
-        switch (*p) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u':
-            p = unescape_u(d, esc, &o);
-            if (!p) return -1;
-            continue;
-        default:
-            return fail_at(d, "invalid escape", esc);
+        /* On to the next special byte, copying and validating. */
+        for (;;) {
+            unsigned high, special, k;
+            if (end - p < 16) {
+                while (p < end && !cbf_json_is_special(*p)) {
+                    CBF_JSON_UTF8_STEP(st, *p);
+                    *o++ = *p++;
+                }
+                break;
+            }
+            special = cbf_json_block_masks(p, &high);
+            memcpy(o, p, 16);
+            if (special) {
+                k = cbf_json_ctz(special);
+                if ((high & ((2u << k) - 1)) | (unsigned)(st & 63))
+                    st = cbf_json_utf8_upto(st, p, k);
+                p += k;
+                o += k;
+                break;
+            }
+            if (high | (unsigned)(st & 63)) st = cbf_json_utf8_16(st, p);
+            p += 16;
+            o += 16;
         }
-        p++;
+        if (st & 63) return fail_at(d, "invalid UTF-8", cbf_json_first_invalid(s0, end));
     }
 }
 

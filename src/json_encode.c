@@ -623,51 +623,82 @@ static int put_float(encoder *e, double v) { /* v is finite */
 
 /* -------------------------------------------------------------- strings */
 
-/* Appends the quoted string; -1 out of memory, -2 invalid UTF-8. */
-static int put_string(encoder *e, const char *s, size_t len) {
+/* What follows the backslash when c is escaped: the short form's letter, or
+ * 0 for \u00XX. Indexed by c for c <= '\\'; only special bytes are looked up. */
+static const unsigned char short_escape['\\' + 1] = {
+    ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+    ['"'] = '"', ['\\'] = '\\',
+};
+
+/* Writes the escape of the special byte c at o (always 6 bytes written, 2 or
+ * 6 of them kept, chosen without a branch); returns the end of the escape. */
+static char *write_escape(char *o, unsigned c) {
     static const char hex[] = "0123456789abcdef";
+    unsigned s = short_escape[c];
+    o[0] = '\\';
+    o[1] = (char)(s ? s : 'u');
+    o[2] = '0';
+    o[3] = '0';
+    o[4] = hex[c >> 4];
+    o[5] = hex[c & 15];
+    return o + (s ? 2 : 6);
+}
+
+/* Slack past the end of the output for whole-block stores. */
+#define BLOCK_SLACK 16
+
+/* Appends the quoted string; -1 out of memory, -2 invalid UTF-8.
+ * One pass, 16 bytes a block: each block is stored whole to the output (the
+ * buffer keeps BLOCK_SLACK bytes to spare), checked for bytes to escape, and
+ * validated by the UTF-8 DFA (json.h) when it holds non-ASCII bytes. A byte
+ * to escape ends the block there, and the next block starts after it. */
+static int put_string(encoder *e, const char *s, size_t len) {
     cbf_buffer *b = e->out;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    uint64_t st = 0; /* the DFA's state */
     char *o;
-    if (room(b, len + 2) != 0) return -1;
-    /* Invariant: cap > used + (end - p) + 1, room for the rest and the '"'. */
+    if (room(b, len + 2 + BLOCK_SLACK) != 0) return -1;
+    /* Invariant: room for the rest of the input as is, the closing '"' and
+     * the slack: cap > used + (end - p) + 1 + BLOCK_SLACK. */
     o = b->data + b->len;
     *o++ = '"';
-    while (p < end) {
-        const unsigned char *run = p;
-        int bad = 0;
-        p = cbf_json_scan(p, end, &bad);
-        if (bad) return -2;
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
-        if (p == end) break;
+    for (;;) {
+        unsigned high, special, k;
+        while (end - p >= 16) {
+            special = cbf_json_block_masks(p, &high);
+            memcpy(o, p, 16);
+            if (special) break;
+            if (high | (unsigned)(st & 63)) st = cbf_json_utf8_16(st, p);
+            p += 16;
+            o += 16;
+        }
+        if (end - p < 16) break;
+        k = cbf_json_ctz(special);
+        if ((high & ((2u << k) - 1)) | (unsigned)(st & 63)) st = cbf_json_utf8_upto(st, p, k);
+        p += k;
+        o += k;
         /* *p needs an escape of up to 6 bytes. */
         b->len = (size_t)(o - b->data);
-        if (room(b, (size_t)(end - p) + 7) != 0) return -1;
-        o = b->data + b->len;
-        *o++ = '\\';
-        switch (*p) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-        p++;
+        if (room(b, (size_t)(end - p) + 7 + BLOCK_SLACK) != 0) return -1;
+        o = write_escape(b->data + b->len, *p++);
     }
+    /* The last bytes, fewer than 16. */
+    while (p < end) {
+        unsigned c = *p++;
+        CBF_JSON_UTF8_STEP(st, c); /* an escaped byte too: it ends any open sequence */
+        if (cbf_json_is_special(c)) {
+            b->len = (size_t)(o - b->data);
+            if (room(b, (size_t)(end - p) + 7 + BLOCK_SLACK) != 0) return -1;
+            o = write_escape(b->data + b->len, c);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    if (st & 63) return -2;
     *o++ = '"';
     b->len = (size_t)(o - b->data);
     return 0;
 }
-
 
 /* --------------------------------------------------------------- values */
 
