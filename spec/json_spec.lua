@@ -219,6 +219,106 @@ describe("functions.json", function()
       end)
     end
 
+    -- The scanners work on 16-byte blocks (a whole-block test and a UTF-8
+    -- DFA), with a byte loop for the last few bytes: every case below is put
+    -- at each offset across two blocks and the tail, inside and at the end.
+    local every_invalid = {
+      "\x80", "\xbf", "\xfe", "\xff",                             -- stray bytes
+      "\xc0\x80", "\xc1\xbf",                                      -- overlong 2-byte
+      "\xe0\x80\x80", "\xe0\x9f\xbf",                              -- overlong 3-byte
+      "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",                      -- overlong 4-byte
+      "\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80",          -- 5- and 6-byte forms
+      "\xed\xa0\x80", "\xed\xbf\xbf",                              -- surrogates
+      "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf7\xbf\xbf\xbf",  -- past U+10FFFF
+      "\xc3", "\xe6\x97", "\xf0\x9f\x98",                          -- truncated
+      "\xc3\xc3\xa9", "\xe6\x41\x97", "\xf0\x9f\x98\x41",          -- cut by ASCII
+    }
+
+    it("rejects invalid UTF-8 at every offset of a block, both ways", function()
+      for _, bytes in ipairs(every_invalid) do
+        for n = 0, 40 do
+          for _, tail in ipairs({ "", "é", string.rep("z", 17) }) do
+            local s = string.rep("x", n) .. bytes .. tail
+            assert.equal("invalid UTF-8 in string at value", encode_error(s))
+            assert.equal("invalid UTF-8 at byte " .. (n + 2), decode_error('"' .. s .. '"'))
+            assert.equal("invalid UTF-8 at byte " .. (n + 3), decode_error('["' .. s .. '"]'))
+          end
+          -- after an escape, where the decoder copies into its scratch space
+          local s = "\n" .. string.rep("x", n) .. bytes
+          assert.equal("invalid UTF-8 in string at value", encode_error(s))
+          assert.equal("invalid UTF-8 at byte " .. (n + 4),
+            decode_error('"\\n' .. string.rep("x", n) .. bytes .. '"'))
+          -- at the very end of the input, no closing quote
+          assert.equal("invalid UTF-8 at byte " .. (n + 2),
+            decode_error('"' .. string.rep("x", n) .. bytes))
+        end
+      end
+    end)
+
+    it("rejects a sequence cut by a byte that needs escaping, at every offset", function()
+      for n = 0, 40 do
+        local x = string.rep("x", n)
+        for _, cut in ipairs({ "\n", '"', "\\", "\0" }) do
+          assert.equal("invalid UTF-8 in string at value", encode_error(x .. "\xc3" .. cut .. "\xa9"))
+          assert.equal("invalid UTF-8 in string at value", encode_error(x .. "\xf0\x9f" .. cut .. "\x98\x80"))
+        end
+        assert.equal("invalid UTF-8 at byte " .. (n + 2), decode_error('"' .. x .. '\xc3\\n\xa9"'))
+        assert.equal("invalid UTF-8 at byte " .. (n + 2), decode_error('"' .. x .. '\xe6\x97"'))
+        assert.equal("invalid UTF-8 at byte " .. (n + 2), decode_error('"' .. x .. '\xe6\x97\n"'))
+      end
+    end)
+
+    it("keeps valid sequences that straddle block boundaries, both ways", function()
+      local chars = { "\u{80}", "\u{7ff}", "\u{800}", "\u{d7ff}", "\u{e000}", "\u{ffff}",
+        "\u{10000}", "😀", "\u{10ffff}" }
+      for _, ch in ipairs(chars) do
+        for n = 0, 40 do
+          for _, tail in ipairs({ "", "y", "\n", string.rep("é", 9) }) do
+            local s = string.rep("x", n) .. ch .. tail .. ch
+            local text = json.encode(s)
+            assert.equal('"' .. s:gsub("\n", "\\n") .. '"', text)
+            assert.equal(s, json.decode(text))
+            assert.equal(s, json.decode("[" .. text .. "]")[1])
+            assert.equal("\t" .. s, json.decode('"\\t' .. text:sub(2)))
+          end
+        end
+      end
+    end)
+
+    it("takes 4-byte sequences up to U+10FFFF, raw and as surrogate pairs", function()
+      assert.equal('"\u{10ffff}"', json.encode("\u{10ffff}"))
+      assert.equal("\u{10ffff}", json.decode('"\u{10ffff}"'))
+      assert.equal("\u{10ffff}", json.decode([["\udbff\udfff"]]))
+      assert.equal("\u{10000}", json.decode([["\ud800\udc00"]]))
+      assert.equal("\u{f0000}\u{10fffd}", json.decode('"\u{f0000}\u{10fffd}"'))
+      assert.equal(string.rep("😀𝄞", 20), json.decode('"' .. string.rep("😀𝄞", 20) .. '"'))
+      assert.equal(string.rep("😀𝄞", 20), json.decode('"' .. string.rep([[\ud83d\ude00\ud834\udd1e]], 20) .. '"'))
+    end)
+
+    it("decodes \\u escapes of every length at every distance from the end", function()
+      local cases = { { [[\u0041]], "A" }, { [[\u00e9]], "é" }, { [[\u07ff]], "\u{7ff}" },
+        { [[\u0800]], "\u{800}" }, { [[\uFFFF]], "\u{ffff}" }, { [[\ud83d\ude00]], "😀" },
+        { [[\u0000]], "\0" } }
+      for _, c in ipairs(cases) do
+        for n = 0, 20 do
+          local pad = string.rep("x", n)
+          assert.equal(c[2] .. pad, json.decode('"' .. c[1] .. pad .. '"'))
+          assert.equal(pad .. c[2], json.decode('"' .. pad .. c[1] .. '"'))
+          assert.equal(pad .. c[2] .. c[2], json.decode('"' .. pad .. c[1] .. c[1] .. '"'))
+        end
+      end
+      for n = 0, 12 do
+        local pad = string.rep("x", n)
+        assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ud83d"]] .. pad))
+        assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ud83d\u0041"]] .. pad))
+        assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ude00"]] .. pad))
+        assert.equal("invalid \\u escape at byte " .. (n + 8),
+          decode_error('"' .. pad .. [[\ud83d\ude0g"]] .. pad))
+        assert.equal("invalid \\u escape at byte " .. (n + 2), decode_error('"' .. pad .. [[\u00g9"]] .. pad))
+        assert.equal("invalid escape at byte " .. (n + 2), decode_error('"' .. pad .. [[\a"]] .. pad))
+      end
+    end)
+
     it("rejects invalid UTF-8 in keys", function()
       assert.equal("invalid UTF-8 in key at value.t", encode_error({ t = { ["\xff"] = 1 } }))
       assert.equal("invalid UTF-8 at byte 3", decode_error('{"\xff":1}'))
