@@ -581,6 +581,22 @@ describe("cloudbase.functions", function()
       assert.equals(info.timings.total, info.elapsed)
     end)
 
+    it("builds info.headers and info.timings once, on first read, even after a GC", function()
+      local _, info = client:invoke("web", nil,
+        { webfn = true, method = "GET", query = { header = "X-Extra: a  b " } })
+      assert.is_nil(rawget(info, "headers")) -- not built yet
+      collectgarbage()
+      collectgarbage()
+      local headers = info.headers
+      assert.equals("a  b", headers["x-extra"]) -- value trimmed, inner spaces kept
+      assert.equals(info.request_id, headers["x-request-id"])
+      assert.equals(headers, info.headers) -- the same table every time
+      assert.equals(headers, rawget(info, "headers"))
+      assert.is_true(info.timings.total > 0)
+      assert.equals(info.timings, info.timings)
+      assert.is_nil(info.no_such_field)
+    end)
+
     it("returns text/plain bodies as strings", function()
       local r, info = client:invoke("hello")
       assert.equals("Hello fn", r)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "info.h"
 #include "request.h"
 #include "response.h"
 #include "transport_curl.h"
@@ -55,40 +56,33 @@ static void call_end(cbf_client *c) {
 }
 
 /* The transfer has finished: push `result, info` (0) or an error (-1). */
-static int finish_curl(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     cbf_response r;
-    int headers, timings, rc;
+    cbf_timings tm;
+    int record, rc;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    cbf_transfer_push_headers(L, t);
-    headers = lua_gettop(L);
-    r.elapsed = cbf_transfer_push_timings(L, t);
-    timings = lua_gettop(L);
+    cbf_transfer_timings(t, &tm);
+    cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
+    record = lua_gettop(L);
     if (t->result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
         const char *code = cbf_transfer_error(t, msg, sizeof msg);
-        const char *id;
-        lua_getfield(L, headers, "x-request-id");
-        id = lua_tostring(L, -1);
+        const char *id = cbf_info_header(L, record, "x-request-id");
         cbf_error_push(L, code, msg, status, id, NULL, 0);
+        lua_replace(L, record);
+        lua_settop(L, record);
         rc = -1;
     } else {
-        (void)c;
         r.status = status;
         r.body = t->resp_body.data ? t->resp_body.data : "";
         r.body_len = t->resp_body.len;
-        r.headers = headers;
-        r.timings = timings;
+        r.headers = record;
+        r.elapsed = tm.total;
         rc = cbf_response_finish(L, uv, &r);
+        lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
+        lua_settop(L, record + (rc == 0 ? 1 : 0));
     }
-    /* keep only the outcome: 2 values on success, 1 on failure */
-    if (rc == 0) {
-        lua_replace(L, headers + 1);
-        lua_replace(L, headers);
-    } else {
-        lua_replace(L, headers);
-    }
-    lua_settop(L, headers + (rc == 0 ? 1 : 0));
     cbf_transfer_clear(t);
     return rc;
 }
@@ -158,7 +152,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
             curl_multi_add_handle(c->multi, t->easy);
             while (!t->done) cbf_multi_step(c->multi, POLL_MS);
             c->running = 0;
-            rc = finish_curl(L, c, a->uv, t);
+            rc = finish_curl(L, a->uv, t);
         }
     }
     t->active = 0;
@@ -325,7 +319,7 @@ static int all_through_curl(lua_State *L) {
             if (!t->active || !t->done) continue;
             t->active = 0;
             inflight--;
-            store_outcome(L, t->call, finish_curl(L, c, ALL_UV, t) == 0);
+            store_outcome(L, t->call, finish_curl(L, ALL_UV, t) == 0);
         }
     }
     return 0;

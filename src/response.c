@@ -3,9 +3,9 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "error.h"
+#include "info.h"
 #include "json.h"
 
 /* Media type of a Content-Type value, lower-cased, without parameters. */
@@ -48,35 +48,17 @@ static int decode_body(lua_State *L, int uv, const char *body, size_t len) {
     }
 }
 
-static const char *header(lua_State *L, int headers, const char *name) {
-    const char *v;
-    lua_getfield(L, headers, name);
-    v = lua_tostring(L, -1); /* the headers table keeps it alive */
-    lua_pop(L, 1);
-    return v;
-}
-
-static void push_info(lua_State *L, const cbf_response *r, const char *request_id,
-                      const char *content_type) {
+static void push_info(lua_State *L, const cbf_response *r, int request_id, int content_type) {
     lua_createtable(L, 0, 6);
     lua_pushinteger(L, (lua_Integer)r->status);
     lua_setfield(L, -2, "status");
-    if (request_id) {
-        lua_pushstring(L, request_id);
-        lua_setfield(L, -2, "request_id");
-    }
-    if (content_type) {
-        lua_pushstring(L, content_type);
-        lua_setfield(L, -2, "content_type");
-    }
-    lua_pushvalue(L, r->headers);
-    lua_setfield(L, -2, "headers");
+    lua_pushvalue(L, request_id);
+    lua_setfield(L, -2, "request_id");
+    lua_pushvalue(L, content_type);
+    lua_setfield(L, -2, "content_type");
     lua_pushnumber(L, r->elapsed);
     lua_setfield(L, -2, "elapsed");
-    if (r->timings) {
-        lua_pushvalue(L, r->timings);
-        lua_setfield(L, -2, "timings");
-    }
+    cbf_info_attach(L, r->headers);
 }
 
 /* A non-2xx answer: the gateway's {code, message, requestId} when the body has that
@@ -107,9 +89,11 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
     return -1;
 }
 
-int cbf_response_finish(lua_State *L, int uv, const cbf_response *r) {
-    const char *request_id = header(L, r->headers, "x-request-id");
-    const char *content_type = header(L, r->headers, "content-type");
+/* Pushes its outcome above two slots it uses itself (request id, content type). */
+static int finish(lua_State *L, int uv, const cbf_response *r) {
+    int id_slot = lua_gettop(L) + 1;
+    const char *request_id = cbf_info_header(L, r->headers, "x-request-id");
+    const char *content_type = cbf_info_header(L, r->headers, "content-type");
     char mt[128];
     if (r->status < 200 || r->status > 299) return push_http_failure(L, uv, r, request_id);
     media_type(content_type ? content_type : "", mt, sizeof mt);
@@ -128,6 +112,13 @@ int cbf_response_finish(lua_State *L, int uv, const cbf_response *r) {
     } else {
         lua_pushlstring(L, r->body, r->body_len);
     }
-    push_info(L, r, request_id, content_type);
+    push_info(L, r, id_slot, id_slot + 1);
     return 0;
+}
+
+int cbf_response_finish(lua_State *L, int uv, const cbf_response *r) {
+    int base = lua_gettop(L), rc = finish(L, uv, r), n = rc == 0 ? 2 : 1;
+    lua_rotate(L, base + 1, n); /* the outcome goes below the two header slots */
+    lua_settop(L, base + n);
+    return rc;
 }

@@ -8,8 +8,7 @@ typedef struct {
     long status;
     const char *body;
     size_t body_len;
-    int headers;  /* stack index of { lower-case name = value } */
-    int timings;  /* stack index of the timings table, or 0 */
+    int headers;  /* stack index: { lower-case name = value }, or an info record */
     double elapsed;
 } cbf_response;
 

@@ -1,6 +1,5 @@
 #include "transport_curl.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,62 +184,18 @@ CURLcode cbf_transfer_setup(cbf_transfer *t) {
 }
 #undef SET
 
-static void trim(const char **s, const char **end) {
-    while (*s < *end && (**s == ' ' || **s == '\t')) (*s)++;
-    while (*end > *s && ((*end)[-1] == ' ' || (*end)[-1] == '\t' || (*end)[-1] == '\r')) (*end)--;
-}
-
-void cbf_transfer_push_headers(lua_State *L, cbf_transfer *t) {
-    char *p = t->resp_headers.data, *end = p + t->resp_headers.len, *q;
-    int lines = 0;
-    for (q = p; q && q < end && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) lines++;
-    lua_createtable(L, 0, lines); /* sized once: no rehash while filling */
-    while (p && p < end) {
-        char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
-        const char *v, *vend;
-        if (!eol) eol = end;
-        colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-            for (q = p; q < colon; q++) *q = (char)tolower((unsigned char)*q);
-            v = colon + 1;
-            vend = eol;
-            trim(&v, &vend);
-            lua_pushlstring(L, p, (size_t)(colon - p));
-            lua_pushvalue(L, -1);
-            lua_rawget(L, -3);
-            if (lua_isstring(L, -1)) { /* a repeated header: join, as HTTP allows */
-                lua_pushliteral(L, ", ");
-                lua_pushlstring(L, v, (size_t)(vend - v));
-                lua_concat(L, 3);
-            } else {
-                lua_pop(L, 1);
-                lua_pushlstring(L, v, (size_t)(vend - v));
-            }
-            lua_rawset(L, -3);
-        }
-        p = eol + 1;
-    }
-}
-
-static void set_seconds(lua_State *L, CURL *e, CURLINFO what, const char *key, double *out) {
+static double seconds(CURL *e, CURLINFO what) {
     curl_off_t us = 0;
-    double s;
     curl_easy_getinfo(e, what, &us);
-    s = (double)us / 1e6;
-    lua_pushnumber(L, s);
-    lua_setfield(L, -2, key);
-    if (out) *out = s;
+    return (double)us / 1e6;
 }
 
-double cbf_transfer_push_timings(lua_State *L, cbf_transfer *t) {
-    double total = 0;
-    lua_createtable(L, 0, 5);
-    set_seconds(L, t->easy, CURLINFO_NAMELOOKUP_TIME_T, "dns", NULL);
-    set_seconds(L, t->easy, CURLINFO_CONNECT_TIME_T, "connect", NULL);
-    set_seconds(L, t->easy, CURLINFO_APPCONNECT_TIME_T, "tls", NULL);
-    set_seconds(L, t->easy, CURLINFO_STARTTRANSFER_TIME_T, "first_byte", NULL);
-    set_seconds(L, t->easy, CURLINFO_TOTAL_TIME_T, "total", &total);
-    return total;
+void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm) {
+    tm->dns = seconds(t->easy, CURLINFO_NAMELOOKUP_TIME_T);
+    tm->connect = seconds(t->easy, CURLINFO_CONNECT_TIME_T);
+    tm->tls = seconds(t->easy, CURLINFO_APPCONNECT_TIME_T);
+    tm->first_byte = seconds(t->easy, CURLINFO_STARTTRANSFER_TIME_T);
+    tm->total = seconds(t->easy, CURLINFO_TOTAL_TIME_T);
 }
 
 const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size) {

@@ -4,6 +4,7 @@
 #define CBF_TRANSPORT_CURL_H
 
 #include "client.h"
+#include "info.h"
 
 /* A transfer configured with the client's fixed settings; NULL when out of memory. */
 cbf_transfer *cbf_transfer_new(const cbf_client *c);
@@ -12,10 +13,8 @@ void cbf_transfer_free(cbf_transfer *t);
 CURLcode cbf_transfer_setup(cbf_transfer *t);
 /* Drop what one call needed and what it received (buffers keep some capacity). */
 void cbf_transfer_clear(cbf_transfer *t);
-/* Push the final response's headers as { lower-case name = value }. */
-void cbf_transfer_push_headers(lua_State *L, cbf_transfer *t);
-/* Push { dns, connect, tls, first_byte, total } (seconds from the start) and return total. */
-double cbf_transfer_push_timings(lua_State *L, cbf_transfer *t);
+/* The finished transfer's timings. */
+void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm);
 /* The module's error code and a message for a failed transfer. */
 const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size);
 /* Run the multi handle until at least one transfer finishes (or `wait_ms` passes);

@@ -121,7 +121,6 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
     }
     lua_remove(L, resp); /* leaves headers, body */
     r->headers = lua_gettop(L) - 1;
-    r->timings = 0;
     r->elapsed = now() - started;
     return 0;
 }
