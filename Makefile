@@ -4,7 +4,8 @@
 LUA_VERSION ?= 5.4
 LUA ?= lua$(LUA_VERSION)
 PKG_CONFIG ?= pkg-config
-LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags lua$(LUA_VERSION) 2>/dev/null)
+LUA_PKG ?= lua$(LUA_VERSION)
+LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PKG) 2>/dev/null)
 CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS ?= $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
 CC ?= cc

@@ -6,15 +6,35 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#if LUA_VERSION_NUM == 501 && !defined(LUAJIT_VERSION)
+#if LUA_VERSION_NUM == 501 && !defined(LUA_LJDIR) /* LUA_LJDIR: LuaJIT's luaconf.h */
 #define luaL_setfuncs(L, l, nup) luaL_register((L), NULL, (l))
 #define luaL_setmetatable(L, tname) (luaL_getmetatable((L), (tname)), lua_setmetatable((L), -2))
-void *luaL_testudata(lua_State *L, int idx, const char *tname);
+static inline void *luaL_testudata(lua_State *L, int idx, const char *tname) {
+    void *p = lua_touserdata(L, idx);
+    int same = 0;
+    if (p && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, tname);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    return same ? p : NULL;
+}
 #endif
 
 #if LUA_VERSION_NUM == 501
 #define lua_rawlen(L, i) lua_objlen((L), (i))
-#define lua_isinteger(L, i) 0
+/* Numbers are doubles there: an integral value in range is what 5.4 calls an integer. */
+static inline int cbf_isinteger(lua_State *L, int i) {
+    lua_Number n;
+    if (lua_type(L, i) != LUA_TNUMBER) return 0;
+    n = lua_tonumber(L, i);
+    return n >= -9223372036854775808.0 && n < 9223372036854775808.0 &&
+           n == (lua_Number)(lua_Integer)n;
+}
+#define lua_isinteger(L, i) cbf_isinteger((L), (i))
+static inline void lua_rotate(lua_State *L, int idx, int n) { /* n > 0 only, as used here */
+    while (n-- > 0) lua_insert(L, idx);
+}
 #define cbf_newuserdata(L, size) lua_newuserdata((L), (size))
 #define cbf_setuservalue(L, i) lua_setfenv((L), (i))
 #define cbf_getuservalue(L, i) lua_getfenv((L), (i))

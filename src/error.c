@@ -55,8 +55,8 @@ static int error_tostring(lua_State *L) {
     lua_getfield(L, 1, "message");    /* 3 */
     lua_getfield(L, 1, "status");     /* 4 */
     lua_getfield(L, 1, "request_id"); /* 5 */
-    has_status = !lua_isnil(L, 4);
-    has_id = !lua_isnil(L, 5);
+    has_status = lua_isstring(L, 4); /* a number or a string: anything else is not shown */
+    has_id = lua_isstring(L, 5);
     lua_pushstring(L, lua_isstring(L, 2) ? lua_tostring(L, 2) : "ERROR");
     parts++;
     if (lua_isstring(L, 3) && lua_rawlen(L, 3) > 0) {
@@ -67,15 +67,11 @@ static int error_tostring(lua_State *L) {
         lua_pushliteral(L, " (");
         parts++;
         if (has_status) {
-            luaL_tolstring(L, 4, NULL);
-            lua_pushfstring(L, "status %s%s", lua_tostring(L, -1), has_id ? ", " : "");
-            lua_remove(L, -2);
+            lua_pushfstring(L, "status %s%s", lua_tostring(L, 4), has_id ? ", " : "");
             parts++;
         }
         if (has_id) {
-            luaL_tolstring(L, 5, NULL);
-            lua_pushfstring(L, "request_id %s", lua_tostring(L, -1));
-            lua_remove(L, -2);
+            lua_pushfstring(L, "request_id %s", lua_tostring(L, 5));
             parts++;
         }
         lua_pushliteral(L, ")");

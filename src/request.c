@@ -198,9 +198,11 @@ int cbf_request_token(lua_State *L, int uv) {
 
 /* Field `key` of the options table (or nil), pushed. */
 static int opt(lua_State *L, int opts, const char *key) {
-    if (lua_istable(L, opts)) return lua_getfield(L, opts, key);
-    lua_pushnil(L);
-    return LUA_TNIL;
+    if (lua_istable(L, opts))
+        lua_getfield(L, opts, key);
+    else
+        lua_pushnil(L);
+    return lua_type(L, -1);
 }
 
 static int check_opts_keys(lua_State *L, int opts, int is_call) {
