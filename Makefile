@@ -85,7 +85,7 @@ lint: deps-test
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
 	@$(MAKE) --no-print-directory all
-	@BUSTED="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
+	@BUSTED="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
 
 # The module and a small Lua host, both built with ASan/UBSan, run the spec suite; the
 # host closes its state at exit so LeakSanitizer sees anything the module did not free.
