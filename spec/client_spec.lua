@@ -2,6 +2,10 @@
 -- end to end against the local gateway emulator (gateway/test/config.json).
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
+local assertions = require "spec.support.assertions"
+local has = assertions.has
+local assert_error = assertions.assert_error
+local raised = assertions.raised
 local cjson = require "cjson"
 local socket = require "socket"
 
@@ -35,29 +39,6 @@ local function trap()
       s:close()
     end,
   }
-end
-
-local function has(s, fragment)
-  return type(s) == "string" and s:find(fragment, 1, true) ~= nil
-end
-
--- Checks an error object; returns it.
-local function assert_error(err, code, fragment)
-  assert.is_true(functions.is_error(err), "not an Error object: " .. tostring(err))
-  assert.equals(functions.Error, getmetatable(err))
-  assert.equals(code, err.code, tostring(err))
-  assert.is_string(err.message)
-  if fragment then
-    assert.is_true(has(err.message, fragment), "'" .. fragment .. "' not in: " .. err.message)
-  end
-  return err
-end
-
--- The error raised by fn(...).
-local function raised(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return err
 end
 
 local function lower_keys_only(t)

@@ -2,22 +2,12 @@
 -- call order, a bounded number in flight, per-call options and timeouts, HTTP/2.
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
+local assertions = require "spec.support.assertions"
+local has = assertions.has
+local assert_error = assertions.assert_error
 
 local API_KEY = "test-api-key"
 local TLS_HOST = "test-env.api.tcloudbasegateway.com"
-
-local function has(s, fragment)
-  return type(s) == "string" and s:find(fragment, 1, true) ~= nil
-end
-
-local function assert_error(err, code, fragment)
-  assert.is_true(functions.is_error(err), "not an Error object: " .. tostring(err))
-  assert.equals(code, err.code, tostring(err))
-  if fragment then
-    assert.is_true(has(err.message, fragment), "'" .. fragment .. "' not in: " .. err.message)
-  end
-  return err
-end
 
 local function repeat_call(n, call)
   local calls = {}

@@ -197,7 +197,8 @@ describe("functions.json", function()
     end)
 
     it("round-trips every code point class", function()
-      for _, cp in ipairs({ 0, 0x1f, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff }) do
+      local points = { 0, 0x1f, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff }
+      for _, cp in ipairs(points) do
         local s = "<" .. utf8.char(cp) .. ">"
         assert.equal(s, json.decode(json.encode(s)))
       end
@@ -292,7 +293,8 @@ describe("functions.json", function()
       assert.equal("\u{10000}", json.decode([["\ud800\udc00"]]))
       assert.equal("\u{f0000}\u{10fffd}", json.decode('"\u{f0000}\u{10fffd}"'))
       assert.equal(string.rep("😀𝄞", 20), json.decode('"' .. string.rep("😀𝄞", 20) .. '"'))
-      assert.equal(string.rep("😀𝄞", 20), json.decode('"' .. string.rep([[\ud83d\ude00\ud834\udd1e]], 20) .. '"'))
+      local escaped = string.rep([[\ud83d\ude00\ud834\udd1e]], 20)
+      assert.equal(string.rep("😀𝄞", 20), json.decode('"' .. escaped .. '"'))
     end)
 
     it("decodes \\u escapes of every length at every distance from the end", function()
@@ -310,7 +312,8 @@ describe("functions.json", function()
       for n = 0, 12 do
         local pad = string.rep("x", n)
         assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ud83d"]] .. pad))
-        assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ud83d\u0041"]] .. pad))
+        local text = '"' .. pad .. [[\ud83d\u0041"]] .. pad
+        assert.equal("lone surrogate at byte " .. (n + 2), decode_error(text))
         assert.equal("lone surrogate at byte " .. (n + 2), decode_error('"' .. pad .. [[\ude00"]] .. pad))
         assert.equal("invalid \\u escape at byte " .. (n + 8),
           decode_error('"' .. pad .. [[\ud83d\ude0g"]] .. pad))
@@ -457,8 +460,8 @@ describe("functions.json", function()
       local s = {}
       s[1] = s
       assert.equal("cycle at value[1]", encode_error(s))
-      local root, cur = {}, nil
-      cur = root
+      local root = {}
+      local cur = root
       for _ = 1, 20 do
         cur.n = {}
         cur = cur.n
@@ -542,7 +545,9 @@ describe("functions.json", function()
         return t
       else
         local t = {}
-        for _ = 0, math.random(0, 5) do t[strings[math.random(#strings)] .. math.random(9)] = gen(depth + 1) end
+        for _ = 0, math.random(0, 5) do
+          t[strings[math.random(#strings)] .. math.random(9)] = gen(depth + 1)
+        end
         return t
       end
     end

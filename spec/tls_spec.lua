@@ -2,24 +2,14 @@
 -- (ca_file, ca_path), the real host name via resolve, HTTP/2 over ALPN, TLS_ERROR.
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
+local assertions = require "spec.support.assertions"
+local has = assertions.has
+local assert_error = assertions.assert_error
 
 local API_KEY = "test-api-key"
 local SECRET = "SeCrEt-T0ken-tls-0b7e"
 local HOST = "test-env.api.tcloudbasegateway.com"
 local NONE = {} -- drops a default option in new()
-
-local function has(s, fragment)
-  return type(s) == "string" and s:find(fragment, 1, true) ~= nil
-end
-
-local function assert_error(err, code, fragment)
-  assert.is_true(functions.is_error(err), "not an Error object: " .. tostring(err))
-  assert.equals(code, err.code, tostring(err))
-  if fragment then
-    assert.is_true(has(err.message, fragment), "'" .. fragment .. "' not in: " .. err.message)
-  end
-  return err
-end
 
 describe("TLS", function()
   local gw, base, resolve

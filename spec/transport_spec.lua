@@ -3,21 +3,11 @@
 -- and what a misbehaving transport gets (TRANSPORT_ERROR).
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
+local assertions = require "spec.support.assertions"
+local has = assertions.has
+local assert_error = assertions.assert_error
 
 local SECRET = "SeCrEt-T0ken-transport-51d2"
-
-local function has(s, fragment)
-  return type(s) == "string" and s:find(fragment, 1, true) ~= nil
-end
-
-local function assert_error(err, code, fragment)
-  assert.is_true(functions.is_error(err), "not an Error object: " .. tostring(err))
-  assert.equals(code, err.code, tostring(err))
-  if fragment then
-    assert.is_true(has(err.message, fragment), "'" .. fragment .. "' not in: " .. err.message)
-  end
-  return err
-end
 
 -- A transport that records each request and answers with `respond(request)`.
 local function recorder(respond)
