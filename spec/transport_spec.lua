@@ -251,7 +251,8 @@ describe("Lua transport", function()
       { "a string status", { status = "200" } },
       { "a fractional status", { status = 200.5 } },
       { "headers not a table", { status = 200, headers = "Content-Type: text/plain" } },
-      { "a header value that is a table", { status = 200, headers = { ["X-A"] = { "1" } } } },
+      { "a header list holding a table", { status = 200, headers = { ["X-A"] = { "1", {} } } } },
+      { "a header value that is a boolean", { status = 200, headers = { ["X-A"] = true } } },
       { "a numeric header name", { status = 200, headers = { "text/plain" } } },
       { "a body that is a number", { status = 200, body = 42 } },
       { "a body that is a table", { status = 200, body = { a = 1 } } },
@@ -261,6 +262,15 @@ describe("Lua transport", function()
         transport_error(function() return case[2] end)
       end)
     end
+  end)
+
+  it("joins a header given as a list of values, as lua-resty-http returns repeated ones", function()
+    local c = functions.new({ base_url = "http://gw.example", transport = function()
+      return json_response("{}", { ["Set-Cookie"] = { "a=1", "b=2" }, ["X-Request-Id"] = "id-7" })
+    end })
+    local _, info = c:invoke("fn")
+    assert.equals("a=1, b=2", info.headers["set-cookie"])
+    assert.equals("id-7", info.request_id)
   end)
 
   it("sends a real call through a curl-backed transport", function()
@@ -348,5 +358,51 @@ describe("Lua transport", function()
     assert.is_true(list[1].ok)
     assert.is_false(list[2].ok)
     assert_error(list[2].error, "INVALID_ARGUMENT", "closed")
+  end)
+
+  describe("prepare and process (the caller moves the bytes, as a cosocket client would)", function()
+    it("prepares the request, and turns the response into the result and info", function()
+      local c = functions.new({ base_url = gw.url, token = "test-user-token", qualifier = "$LATEST" })
+      local before = gw:invocations().counts.inspect or 0
+      local req = assert(c:prepare("inspect", { via = "prepare" }, { headers = { ["X-Tag"] = "t" } }))
+      assert.equals("POST", req.method)
+      assert.equals(gw.url .. "/v1/functions/inspect", req.url)
+      assert.equals('{"via":"prepare"}', req.body)
+      assert.equals("Bearer test-user-token", req.headers.Authorization)
+      local res = assert(curl_transport(req))
+      res.elapsed = 0.25
+      local r, info = c:process(res)
+      assert.same({ via = "prepare" }, r.event)
+      assert.equals("user-1", r.identity.uid)
+      assert.equals("$LATEST", r.headers["x-qualifier"])
+      assert.equals("t", r.headers["x-tag"])
+      assert.equals(200, info.status)
+      assert.equals(r.request_id, info.request_id)
+      assert.equals(0.25, info.elapsed)
+      assert.equals(before + 1, gw:invocations().counts.inspect)
+      c:close()
+    end)
+
+    it("returns nil and the error, never raising, on either side", function()
+      local c = functions.new({ base_url = gw.url, token = "test-anon-token" })
+      local req, err = c:prepare("bad name!", {})
+      assert.is_nil(req)
+      assert_error(err, "INVALID_ARGUMENT", "function name")
+      req = assert(c:prepare("admin_only", {}))
+      local r
+      r, err = c:process(assert(curl_transport(req)))
+      assert.is_nil(r)
+      assert_error(err, "EXCEED_AUTHORITY")
+      assert.equals(403, err.status)
+      r, err = c:process({ status = "200" })
+      assert.is_nil(r)
+      assert_error(err, "INVALID_ARGUMENT", "status")
+      local html = { ["Content-Type"] = "text/html" }
+      r, err = c:process({ status = 502, headers = html, body = "<h1>502</h1>" })
+      assert.is_nil(r)
+      assert_error(err, "HTTP_ERROR")
+      assert.equals("<h1>502</h1>", err.body)
+      c:close()
+    end)
   end)
 end)

@@ -190,6 +190,67 @@ static int invoke_common(lua_State *L, int raise) {
 static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
 static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
 
+/* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
+
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
+static int client_prepare(lua_State *L) {
+    cbf_client *c = check_open(L);
+    cbf_call_args a;
+    cbf_transfer *t;
+    int rc;
+    lua_settop(L, 4);
+    cbf_getuservalue(L, 1);
+    a.uv = 5;
+    a.name = 2;
+    a.payload = 3;
+    a.opts = 4;
+    a.opts_is_call = 0;
+    call_begin(c);
+    rc = call_token(L, c, a.uv);
+    if (rc == 0) {
+        int token = lua_gettop(L);
+        t = idle_transfer(c);
+        if (!t) {
+            cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a request", 0, NULL, NULL, 0);
+            rc = -1;
+        } else {
+            t->active = 1;
+            rc = cbf_request_build(L, c, &a, token, &t->req);
+            if (rc == 0) cbf_request_push(L, &t->req);
+            t->active = 0;
+        }
+    }
+    call_end(c);
+    if (rc == 0) return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* client:process(response) -> result, info | nil, err, for a response table
+ * { status, headers, body [, elapsed] } obtained for a prepared request. */
+static int client_process(lua_State *L) {
+    cbf_client *c = check_open(L);
+    cbf_response r;
+    int rc;
+    lua_settop(L, 2);
+    cbf_getuservalue(L, 1);
+    rc = cbf_lua_response_read(L, 2, c->max_response_size, "INVALID_ARGUMENT", &r);
+    if (rc == 0) {
+        lua_getfield(L, 2, "elapsed");
+        if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        call_begin(c);
+        rc = cbf_response_finish(L, 3, &r);
+        call_end(c);
+    }
+    if (rc == 0) return 2;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
 /* ---- invoke_all ------------------------------------------------------------ */
 
 /* Stack layout while invoke_all runs (indexes fixed by invoke_all_body). */
@@ -401,6 +462,8 @@ void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},
                                        {"try_invoke", client_try_invoke},
                                        {"invoke_all", client_invoke_all},
+                                       {"prepare", client_prepare},
+                                       {"process", client_process},
                                        {NULL, NULL}};
     luaL_setfuncs(L, methods, 0);
 }

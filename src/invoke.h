@@ -1,4 +1,4 @@
-/* The client's calling methods: invoke, try_invoke, invoke_all. */
+/* The client's calling methods: invoke, try_invoke, invoke_all, prepare, process. */
 #ifndef CBF_INVOKE_H
 #define CBF_INVOKE_H
 

@@ -56,8 +56,10 @@ static void push_info(lua_State *L, const cbf_response *r, int request_id, int c
     lua_setfield(L, -2, "request_id");
     lua_pushvalue(L, content_type);
     lua_setfield(L, -2, "content_type");
-    lua_pushnumber(L, r->elapsed);
-    lua_setfield(L, -2, "elapsed");
+    if (r->elapsed >= 0) {
+        lua_pushnumber(L, r->elapsed);
+        lua_setfield(L, -2, "elapsed");
+    }
     cbf_info_attach(L, r->headers);
 }
 

@@ -9,7 +9,7 @@ typedef struct {
     const char *body;
     size_t body_len;
     int headers;  /* stack index: { lower-case name = value }, or an info record */
-    double elapsed;
+    double elapsed; /* seconds; negative when unknown */
 } cbf_response;
 
 /* Push `result, info` and return 0, or push an error object and return -1. */

@@ -44,14 +44,18 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Push an error and leave it alone above `base`. */
 static int fail(lua_State *L, int base, const char *code, const char *message) {
     cbf_error_push(L, code, message, 0, NULL, NULL, 0);
-    lua_replace(L, base + 1);
-    lua_settop(L, base + 1);
+    if (lua_gettop(L) > base + 1) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
     return -1;
 }
 
-/* Copy the response headers with lower-case names, the shape the core reads. */
+/* Copy the response headers with lower-case names, the shape the core reads; a list
+ * of values (a repeated header, as lua-resty-http gives it) is joined with ", ". */
 static int push_lowercase_headers(lua_State *L, int src) {
     lua_newtable(L);
     if (lua_isnil(L, src)) return 0;
@@ -61,7 +65,20 @@ static int push_lowercase_headers(lua_State *L, int src) {
         char name[256];
         size_t len, i;
         const char *k;
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) return -1;
+        if (lua_type(L, -2) != LUA_TSTRING) return -1;
+        if (lua_istable(L, -1)) {
+            size_t n = lua_rawlen(L, -1);
+            int value = lua_gettop(L);
+            for (i = 1; i <= n; i++) {
+                lua_rawgeti(L, value, (lua_Integer)i);
+                if (!lua_isstring(L, -1)) return -1;
+                if (i < n) lua_pushliteral(L, ", ");
+            }
+            lua_concat(L, n > 0 ? (int)(2 * n - 1) : 0);
+            lua_replace(L, value);
+        } else if (!lua_isstring(L, -1)) {
+            return -1;
+        }
         k = lua_tolstring(L, -2, &len);
         if (len >= sizeof name) return -1;
         for (i = 0; i < len; i++) name[i] = (char)tolower((unsigned char)k[i]);
@@ -73,9 +90,42 @@ static int push_lowercase_headers(lua_State *L, int src) {
     return 0;
 }
 
+int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, const char *bad,
+                          cbf_response *r) {
+    int base = lua_gettop(L);
+    char msg[160];
+    if (!lua_istable(L, resp))
+        return fail(L, base, bad, "a response is a table { status =, headers =, body = }");
+    lua_getfield(L, resp, "status");
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 100 || lua_tointeger(L, -1) > 599)
+        return fail(L, base, bad, "a response needs an integer status (100-599)");
+    r->status = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, resp, "headers");
+    if (push_lowercase_headers(L, lua_gettop(L)) != 0)
+        return fail(L, base, bad, "response headers must be { name = string or list of strings }");
+    lua_remove(L, -2);
+    lua_getfield(L, resp, "body");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    } else if (lua_type(L, -1) != LUA_TSTRING) {
+        return fail(L, base, bad, "a response body must be a string");
+    }
+    r->body = lua_tolstring(L, -1, &r->body_len);
+    if (r->body_len > max_response_size) {
+        snprintf(msg, sizeof msg, "response body exceeds max_response_size (%zu bytes)",
+                 max_response_size);
+        return fail(L, base, "RESPONSE_TOO_LARGE", msg);
+    }
+    r->headers = lua_gettop(L) - 1;
+    r->elapsed = -1;
+    return 0;
+}
+
 int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
                            size_t max_response_size, cbf_response *r) {
-    int base = lua_gettop(L), resp;
+    int base = lua_gettop(L), resp = base + 1;
     double started = now();
     char msg[200];
     lua_pushvalue(L, fn);
@@ -85,7 +135,6 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
                  cbf_error_describe(L, -1));
         return fail(L, base, "TRANSPORT_ERROR", msg);
     }
-    resp = base + 1;
     if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
         const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : "NETWORK_ERROR";
         const char *why = lua_isstring(L, resp + 2) ? lua_tostring(L, resp + 2) : "transport failed";
@@ -95,29 +144,9 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
         return -1;
     }
     lua_settop(L, resp);
-    if (!lua_istable(L, resp))
-        return fail(L, base, "TRANSPORT_ERROR", "transport must return a response table or nil, code, message");
-    lua_getfield(L, resp, "status");
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 100 || lua_tointeger(L, -1) > 599)
-        return fail(L, base, "TRANSPORT_ERROR", "transport response needs an integer status (100-599)");
-    r->status = (long)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, resp, "headers");
-    if (push_lowercase_headers(L, lua_gettop(L)) != 0)
-        return fail(L, base, "TRANSPORT_ERROR", "transport response headers must be { name = string }");
-    lua_remove(L, -2);
-    lua_getfield(L, resp, "body");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "");
-    } else if (lua_type(L, -1) != LUA_TSTRING) {
-        return fail(L, base, "TRANSPORT_ERROR", "transport response body must be a string");
-    }
-    r->body = lua_tolstring(L, -1, &r->body_len);
-    if (r->body_len > max_response_size) {
-        snprintf(msg, sizeof msg, "response body exceeds max_response_size (%zu bytes)",
-                 max_response_size);
-        return fail(L, base, "RESPONSE_TOO_LARGE", msg);
+    if (cbf_lua_response_read(L, resp, max_response_size, "TRANSPORT_ERROR", r) != 0) {
+        lua_replace(L, resp);
+        return -1;
     }
     lua_remove(L, resp); /* leaves headers, body */
     r->headers = lua_gettop(L) - 1;
