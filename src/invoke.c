@@ -1,4 +1,4 @@
-/* client:invoke, client:try_invoke and client:invoke_all: one call or many, through
+/* client:invoke, try_invoke, invoke_all, prepare and process: one call or many, through
  * the libcurl transport (the client's multi handle) or the user's Lua transport. */
 #include "invoke.h"
 
@@ -165,16 +165,21 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     return rc;
 }
 
+/* A method's (self, name, payload, opts) as call arguments; the uservalue goes to 5. */
+static void method_args(lua_State *L, cbf_call_args *a) {
+    lua_settop(L, 4);
+    cbf_getuservalue(L, 1);
+    a->uv = 5;
+    a->name = 2;
+    a->payload = 3;
+    a->opts = 4;
+    a->opts_is_call = 0;
+}
+
 static int invoke_common(lua_State *L, int raise) {
     cbf_client *c = check_open(L);
     cbf_call_args a;
-    lua_settop(L, 4);
-    cbf_getuservalue(L, 1);
-    a.uv = 5;
-    a.name = 2;
-    a.payload = 3;
-    a.opts = 4;
-    a.opts_is_call = 0;
+    method_args(L, &a);
     call_begin(c);
     if (run_one(L, c, &a) == 0) {
         call_end(c);
@@ -199,13 +204,7 @@ static int client_prepare(lua_State *L) {
     cbf_call_args a;
     cbf_transfer *t;
     int rc;
-    lua_settop(L, 4);
-    cbf_getuservalue(L, 1);
-    a.uv = 5;
-    a.name = 2;
-    a.payload = 3;
-    a.opts = 4;
-    a.opts_is_call = 0;
+    method_args(L, &a);
     call_begin(c);
     rc = call_token(L, c, a.uv);
     if (rc == 0) {
@@ -253,7 +252,7 @@ static int client_process(lua_State *L) {
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
-/* Stack layout while invoke_all runs (indexes fixed by invoke_all_body). */
+/* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
 enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TRANSPORT, ALL_TOP = ALL_TRANSPORT };
 
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
