@@ -6,16 +6,8 @@ local NOKEYS = "nokeys-env.api.tcloudbasegateway.com"
 
 describe("gateway identity", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json" },
+    function(started) gw = started end)
 
   local function assert_error(res, status, code)
     assert.equals(status, res.status, res.body)

@@ -5,20 +5,8 @@ local MB = 1024 * 1024
 
 describe("gateway request body", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
-
-  before_each(function()
-    gw:reset()
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
+    function(started) gw = started end)
 
   local function assert_param_invalid(res)
     assert.equals(400, res.status)

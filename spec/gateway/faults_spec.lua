@@ -5,16 +5,8 @@ local socket = require "socket"
 
 describe("gateway fault functions", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json" },
+    function(started) gw = started end)
 
   it("fault_slow answers after event.ms", function()
     local t0 = socket.gettime()

@@ -3,20 +3,8 @@ local gateway = require "spec.support.gateway"
 
 describe("gateway invocation log", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
-
-  before_each(function()
-    gw:reset()
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
+    function(started) gw = started end)
 
   it("starts empty after a reset", function()
     local log = gw:invocations()

@@ -4,20 +4,8 @@ local socket = require "socket"
 
 describe("gateway results", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
-
-  before_each(function()
-    gw:reset()
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
+    function(started) gw = started end)
 
   it("echo returns the request body bytes verbatim as application/json", function()
     local bodies = {

@@ -14,16 +14,8 @@ end
 
 describe("gateway routing", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json" },
+    function(started) gw = started end)
 
   describe("function names", function()
     local good = { "ab", "a1", "A-b_c9", "echo", "x" .. string.rep("y", 58) .. "z" }

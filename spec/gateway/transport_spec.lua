@@ -4,16 +4,8 @@ local socket = require "socket"
 
 describe("gateway transports", function()
   local gw
-
-  lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json", tls = true, h2c = true })
-  end)
-
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  gateway.for_describe({ config = "gateway/test/config.json", tls = true, h2c = true },
+    function(started) gw = started end)
 
   local function tls_invoke(host, extra)
     local args = { "--cacert", gw.ca_file, "--resolve",

@@ -335,4 +335,26 @@ function M.start(opts)
   return gw
 end
 
+-- The gateway of one describe block: started before its first test (lazy_setup),
+-- stopped after its last (lazy_teardown), its invocation log cleared before each test
+-- when opts.reset is set. `set(gw)` hands the running gateway to the specs.
+function M.for_describe(opts, set)
+  local busted = require "busted"
+  local gw
+  busted.lazy_setup(function()
+    gw = M.start(opts)
+    set(gw)
+  end)
+  busted.lazy_teardown(function()
+    if gw then
+      gw:stop()
+    end
+  end)
+  if opts.reset then
+    busted.before_each(function()
+      gw:reset()
+    end)
+  end
+end
+
 return M
