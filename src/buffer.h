@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+/* Capacity a reused buffer keeps between calls; above it the memory is given back, so
+ * one huge body does not stay pinned in every pooled transfer. */
+#define CBF_BUFFER_KEEP (64 * 1024)
+
 typedef struct {
     char *data;
     size_t len;

@@ -14,8 +14,6 @@
 #define ARRAY_MT_NAME "cloudbase.functions.array_mt"
 #define ENCODER_MT_NAME "cloudbase.functions.json_encoder"
 
-/* Output buffers above this size are freed after each call rather than kept. */
-#define KEEP_CAPACITY (64 * 1024)
 
 /* The encode output buffer, one per json table, freed by __gc. Encoding calls
  * no Lua code, so the buffer cannot be reentered while in use; `busy` guards
@@ -63,11 +61,11 @@ static int json_encode(lua_State *L) {
     rc = cbf_json_encode(L, 1, "value", &box->buf, &err);
     box->busy = 0;
     if (rc != 0) {
-        cbf_buffer_reset(&box->buf, KEEP_CAPACITY);
+        cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
         return cbf_error_raise(L, "ENCODE_ERROR", err.message);
     }
     lua_pushlstring(L, box->buf.data ? box->buf.data : "", box->buf.len);
-    cbf_buffer_reset(&box->buf, KEEP_CAPACITY);
+    cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
     return 1;
 }
 

@@ -8,7 +8,6 @@
 #include "error.h"
 #include "json.h"
 
-#define KEEP_CAPACITY (1024 * 1024) /* scratch kept between calls */
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
 
 static int invalid(lua_State *L, const char *message) {
@@ -35,7 +34,8 @@ void cbf_request_free(cbf_request *req) {
     cbf_buffer_free(&req->body);
 }
 
-int cbf_request_valid_name(const char *s, size_t len) {
+/* The documented name pattern: ^[a-zA-Z][a-zA-Z0-9_-]{0,58}[a-zA-Z0-9]$ */
+static int valid_name(const char *s, size_t len) {
     size_t i;
     if (len < 2 || len > 60 || !isalpha((unsigned char)s[0])) return 0;
     if (!isalnum((unsigned char)s[len - 1])) return 0;
@@ -581,13 +581,13 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     size_t nlen;
     const char *name;
     int webfn;
-    cbf_buffer_reset(&req->url, KEEP_CAPACITY);
-    cbf_buffer_reset(&req->headers, KEEP_CAPACITY);
-    cbf_buffer_reset(&req->body, KEEP_CAPACITY);
+    cbf_buffer_reset(&req->url, CBF_BUFFER_KEEP);
+    cbf_buffer_reset(&req->headers, CBF_BUFFER_KEEP);
+    cbf_buffer_reset(&req->body, CBF_BUFFER_KEEP);
     if (lua_type(L, a->name) != LUA_TSTRING)
         return invalid(L, "function name must be a string");
     name = lua_tolstring(L, a->name, &nlen);
-    if (!cbf_request_valid_name(name, nlen))
+    if (!valid_name(name, nlen))
         return invalid(L, "invalid function name: 2 to 60 characters, a letter first, then "
                           "letters, digits, '_' or '-', ending with a letter or digit");
     if (check_opts_keys(L, a->opts, a->opts_is_call)) return -1;

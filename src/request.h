@@ -23,8 +23,6 @@ int cbf_request_build(lua_State *L, cbf_client *c, const cbf_call_args *a, int t
 /* Check a { name = value } header table: refuses CR, LF, NUL, bad names and the
  * headers the client owns. Returns 0, or -1 with an error pushed. */
 int cbf_request_check_headers(lua_State *L, int idx, const char *what);
-/* 1 when s is a valid function name (the documented pattern). */
-int cbf_request_valid_name(const char *s, size_t len);
 void cbf_request_init(cbf_request *req);
 void cbf_request_free(cbf_request *req);
 

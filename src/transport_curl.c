@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEEP_CAPACITY (64 * 1024)
+#include "request.h"
 
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
 
@@ -12,9 +12,7 @@ cbf_transfer *cbf_transfer_new(const cbf_client *c) {
     cbf_transfer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->easy = curl_easy_init();
-    cbf_buffer_init(&t->req.url);
-    cbf_buffer_init(&t->req.headers);
-    cbf_buffer_init(&t->req.body);
+    cbf_request_init(&t->req);
     cbf_buffer_init(&t->sent_headers);
     cbf_buffer_init(&t->resp_headers);
     cbf_buffer_init(&t->resp_body);
@@ -30,17 +28,15 @@ void cbf_transfer_free(cbf_transfer *t) {
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->header_list);
     cbf_buffer_free(&t->sent_headers);
-    cbf_buffer_free(&t->req.url);
-    cbf_buffer_free(&t->req.headers);
-    cbf_buffer_free(&t->req.body);
+    cbf_request_free(&t->req);
     cbf_buffer_free(&t->resp_headers);
     cbf_buffer_free(&t->resp_body);
     free(t);
 }
 
 void cbf_transfer_clear(cbf_transfer *t) {
-    cbf_buffer_reset(&t->resp_headers, KEEP_CAPACITY);
-    cbf_buffer_reset(&t->resp_body, KEEP_CAPACITY);
+    cbf_buffer_reset(&t->resp_headers, CBF_BUFFER_KEEP);
+    cbf_buffer_reset(&t->resp_body, CBF_BUFFER_KEEP);
     t->too_large = 0;
     t->done = 0;
     t->result = CURLE_OK;
@@ -62,7 +58,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     size_t len = size * n;
     /* A new status line starts a new response (after 100 Continue, say): keep only
      * the headers of the last one. */
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) cbf_buffer_reset(&t->resp_headers, KEEP_CAPACITY);
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) cbf_buffer_reset(&t->resp_headers, CBF_BUFFER_KEEP);
     return cbf_buffer_append(&t->resp_headers, data, len) == 0 ? len : 0;
 }
 
@@ -139,7 +135,7 @@ static CURLcode header_list(cbf_transfer *t) {
         return CURLE_OK;
     curl_slist_free_all(t->header_list);
     t->header_list = NULL;
-    cbf_buffer_reset(&t->sent_headers, KEEP_CAPACITY);
+    cbf_buffer_reset(&t->sent_headers, CBF_BUFFER_KEEP);
     while (pos < h->len) {
         const char *entry = h->data + pos;
         struct curl_slist *next = curl_slist_append(t->header_list, entry);
