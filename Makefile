@@ -94,7 +94,7 @@ asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPTFLAGS="-O1 -g $(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
 	$(CC) -std=c99 -O1 -g $(ASAN_FLAGS) $(WARNFLAGS) $(LUA_CFLAGS) spec/support/lua_host.c \
 	  -o build-asan/lua_host $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION))
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  MODULE_BUILD=build-asan SPEC_LUA=build-asan/lua_host BUSTED="build-asan/lua_host /usr/bin/busted" ./spec/run
 
 clean:
