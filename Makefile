@@ -30,10 +30,12 @@ DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libc
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales
 DEPS_BENCH = wrk procps
+DEPS_FUZZ = clang libclang-rt-14-dev
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
 .PHONY: all install rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+.PHONY: fuzz fuzz-build fuzz-smoke soak deps-fuzz
 
 all: $(MODULE)
 
@@ -65,10 +67,13 @@ deps-test: deps-demo
 	@./bin/install-deps $(DEPS_TEST)
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
+deps-fuzz: deps-build
+	@./bin/install-deps $(DEPS_FUZZ)
 
 # The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
-test: deps-test
+test: deps-test deps-fuzz
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@BUSTED="$(BUSTED)" ./spec/run
 
 demo: deps-demo
@@ -80,7 +85,7 @@ bench: deps-bench
 	@./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway
+	luacheck --quiet spec examples bench gateway fuzz
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
@@ -97,5 +102,33 @@ asan: deps-test
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  MODULE_BUILD=build-asan SPEC_LUA=build-asan/lua_host BUSTED="build-asan/lua_host /usr/bin/busted" ./spec/run
 
+# libFuzzer targets (fuzz/README.md): the module's objects rebuilt with clang, ASan and
+# UBSan, linked with fuzz/driver.c into one binary per fuzz/<target>.lua.
+FUZZ_CC ?= clang
+FUZZ_BUILD = build-fuzz
+FUZZ_TARGETS ?= json_roundtrip process prepare
+FUZZ_TIME ?= 60
+FUZZ_SMOKE_TIME ?= 25
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJS = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+	  OPTFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_OBJS)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ_CC) -std=c99 -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(WARNFLAGS) $(LUA_CFLAGS) \
+	    -DFUZZ_DIR='"$(CURDIR)/fuzz"' -DFUZZ_TARGET="\"$$t\"" fuzz/driver.c $(FUZZ_OBJS) \
+	    -o $(FUZZ_BUILD)/$$t $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(CURL_LIBS) -lpthread \
+	    || exit 1; \
+	done
+
+# Each target for FUZZ_TIME seconds, one after the other.
+fuzz: fuzz-build
+	@./fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# Each target briefly (part of `make test`), so a crash-class regression fails CI.
+fuzz-smoke: fuzz-build
+	@./fuzz/run $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) build-asan .rocks cloudbase src/*.o
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) .rocks cloudbase src/*.o
