@@ -84,6 +84,12 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	@./bench/run
 
+# 1M calls through invoke and 1M through invoke_all against a local gateway; fails when
+# RSS grows more than SOAK_MAX_GROWTH_MB (8) after warm-up (bench/soak.lua). Minutes long.
+soak: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(LUA) bench/soak.lua
+
 lint: deps-test
 	luacheck --quiet spec examples bench gateway fuzz
 
