@@ -119,7 +119,7 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 FUZZ_OBJS = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 
 fuzz-build: deps-fuzz
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+	@$(MAKE) -s --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
 	  OPTFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_OBJS)
 	@for t in $(FUZZ_TARGETS); do \
 	  $(FUZZ_CC) -std=c99 -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(WARNFLAGS) $(LUA_CFLAGS) \

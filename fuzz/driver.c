@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -28,6 +29,9 @@
 
 /* More fields than any target reads: the rest of the input stays in the last one. */
 #define MAX_FIELDS 64
+/* Bytes of canary after every block Lua allocates (see lua_alloc_with_canary). */
+#define CANARY_SIZE 64
+#define CANARY_BYTE 0xA5
 
 int luaopen_cloudbase_functions(lua_State *L);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,11 +44,36 @@ static void die(const char *what) {
     abort();
 }
 
+/* liblua is not built with ASan, so when the module pushes past the end of a Lua stack
+ * (a missing lua_checkstack), liblua's writes into the next bytes go unseen. Every block
+ * Lua allocates therefore carries a canary tail, checked whenever Lua reallocates or frees
+ * it: a stack that overflowed dies at its next growth or collection. The targets call the
+ * module inside fresh coroutines, whose stacks are small. */
+static void check_canary(const unsigned char *block, size_t size) {
+    size_t i;
+    for (i = 0; i < CANARY_SIZE; i++)
+        if (block[size + i] != CANARY_BYTE) die("a write past the end of a Lua block (stack overflow?)");
+}
+
+static void *lua_alloc_with_canary(void *ud, void *ptr, size_t osize, size_t nsize) {
+    unsigned char *block;
+    (void)ud;
+    if (ptr) check_canary(ptr, osize); /* with ptr NULL, osize is a type tag, not a size */
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    block = realloc(ptr, nsize + CANARY_SIZE);
+    if (!block) return NULL;
+    memset(block + nsize, CANARY_BYTE, CANARY_SIZE);
+    return block;
+}
+
 /* One lua_State for the whole run: building the module's metatables per input would
  * drown the interesting work, and the targets create their clients as they need them. */
 static void init_state(void) {
-    lua_State *L = luaL_newstate();
-    if (!L) die("luaL_newstate failed");
+    lua_State *L = lua_newstate(lua_alloc_with_canary, NULL);
+    if (!L) die("lua_newstate failed");
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_cloudbase_functions);

@@ -8,12 +8,12 @@ local json = functions.json
 local DECODE_CODES = { DECODE_ERROR = true }
 
 return function(input)
-  local ok, value = pcall(json.decode, input)
+  local ok, value = lib.pcall_in_coroutine(json.decode, input)
   if not ok then
     lib.check_error(value, "decode", DECODE_CODES)
     return
   end
-  local encoded, text = pcall(json.encode, value)
+  local encoded, text = lib.pcall_in_coroutine(json.encode, value)
   if not encoded then
     lib.fail("%s decoded, but its value does not encode: %s", input, text)
   end

@@ -113,7 +113,7 @@ return function(_, fields)
   if fields[8] then
     options.headers = { [fields[8]] = fields[9] or "" }
   end
-  local created, client = pcall(functions.new, options)
+  local created, client = lib.pcall_in_coroutine(functions.new, options)
   if not created then
     lib.check_error(client, "new", NEW_CODES)
     return
@@ -144,7 +144,7 @@ return function(_, fields)
     opts.query = { [fields[12]] = value }
   end
 
-  local ok, req, err = pcall(client.prepare, client, name, payload, opts)
+  local ok, req, err = lib.pcall_in_coroutine(client.prepare, client, name, payload, opts)
   if not ok then
     lib.fail("prepare raised: %s", req)
   end
@@ -154,7 +154,7 @@ return function(_, fields)
     check_request(req, name, token, "prepare")
   end
 
-  local invoked, result, info = pcall(client.try_invoke, client, name, payload, opts)
+  local invoked, result, info = lib.pcall_in_coroutine(client.try_invoke, client, name, payload, opts)
   if not invoked then
     lib.fail("try_invoke raised: %s", result)
   end

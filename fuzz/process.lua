@@ -62,7 +62,7 @@ return function(_, fields)
     response.elapsed = tonumber(fields[3] or "") or 0.5
   end
 
-  local ok, result, info = pcall(client.process, client, response)
+  local ok, result, info = lib.pcall_in_coroutine(client.process, client, response)
   if not ok then
     lib.fail("process raised: %s", result)
   end
@@ -82,6 +82,30 @@ return function(_, fields)
   for name, value in pairs(info.headers) do
     if type(name) ~= "string" or name:lower() ~= name then
       lib.fail("info.headers[%s] = %s: names must be lower-case strings", name, value)
+    end
+  end
+  -- What the README promises for headers: names lower-cased, a list joined with ", ".
+  -- Checked where the input is unambiguous (one name per lower-cased form, strings only).
+  local by_lower = {}
+  for name in pairs(response.headers or {}) do
+    if type(name) == "string" then
+      local lower = name:lower()
+      by_lower[lower] = by_lower[lower] == nil and name or false
+    end
+  end
+  for lower, name in pairs(by_lower) do
+    local given, want = response.headers[name], nil
+    if type(given) == "string" then
+      want = given
+    elseif type(given) == "table" and getmetatable(given) == nil then
+      local all_strings = true
+      for _, v in ipairs(given) do
+        all_strings = all_strings and type(v) == "string"
+      end
+      want = all_strings and table.concat(given, ", ") or nil
+    end
+    if name and want ~= nil and info.headers[lower] ~= want then
+      lib.fail("header %s given as %s reads back as %s, not %s", name, given, info.headers[lower], want)
     end
   end
   -- Reading the lazy fields must work too.
