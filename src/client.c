@@ -76,13 +76,13 @@ static int client_tostring(lua_State *L) {
 static int bad_option(lua_State *L, const char *fmt, const char *name) {
     char msg[200];
     snprintf(msg, sizeof msg, fmt, name);
-    return cbf_error_raise(L, "INVALID_ARGUMENT", msg);
+    return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
 }
 
 static char *dup_or_raise(lua_State *L, const char *s) {
     size_t len = strlen(s);
     char *copy = malloc(len + 1);
-    if (!copy) cbf_error_raise(L, "OUT_OF_MEMORY", "not enough memory for the client");
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
     memcpy(copy, s, len + 1);
     return copy;
 }
@@ -224,7 +224,7 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
         if (lua_type(L, -1) != LUA_TSTRING || strpbrk(lua_tostring(L, -1), "\r\n"))
             bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
         next = curl_slist_append(c->resolve, lua_tostring(L, -1));
-        if (!next) cbf_error_raise(L, "OUT_OF_MEMORY", "not enough memory for the client");
+        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
         c->resolve = next;
         lua_pop(L, 1);
     }
@@ -253,7 +253,7 @@ static int client_new(lua_State *L) {
         lua_settop(L, 0);
         lua_newtable(L);
     }
-    if (!lua_istable(L, 1)) return cbf_error_raise(L, "INVALID_ARGUMENT", "functions.new expects a table of options");
+    if (!lua_istable(L, 1)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "functions.new expects a table of options");
     lua_settop(L, 1);
     opts = 1;
     check_known_options(L, opts);
@@ -279,7 +279,7 @@ static int client_new(lua_State *L) {
     } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
         c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
     } else {
-        return cbf_error_raise(L, "INVALID_ARGUMENT", "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
     }
     lua_pop(L, 1);
     {
@@ -300,7 +300,7 @@ static int client_new(lua_State *L) {
     parse_lua_settings(L, opts, uv);
 
     c->multi = curl_multi_init();
-    if (!c->multi) return cbf_error_raise(L, "OUT_OF_MEMORY", "curl_multi_init failed");
+    if (!c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 
     cbf_setuservalue(L, -2);

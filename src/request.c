@@ -11,12 +11,12 @@
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
 
 static int invalid(lua_State *L, const char *message) {
-    cbf_error_push(L, "INVALID_ARGUMENT", message, 0, NULL, NULL, 0);
+    cbf_error_push(L, CBF_E_INVALID_ARGUMENT, message, 0, NULL, NULL, 0);
     return -1;
 }
 
 static int out_of_memory(lua_State *L) {
-    cbf_error_push(L, "OUT_OF_MEMORY", "not enough memory to build the request", 0, NULL,
+    cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "not enough memory to build the request", 0, NULL,
                    NULL, 0);
     return -1;
 }
@@ -168,14 +168,14 @@ int cbf_request_token(lua_State *L, int uv) {
              * error object (a nested call's) shows through its __tostring. */
             const char *why = cbf_error_describe(L, -1);
             lua_pushfstring(L, "token function failed: %s", why);
-            cbf_error_push(L, "TOKEN_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, lua_tostring(L, -1), 0, NULL, NULL, 0);
             lua_replace(L, -4);
             lua_pop(L, 2);
             return -1;
         }
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            cbf_error_push(L, "TOKEN_ERROR", "token function must return a string or nil", 0,
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, "token function must return a string or nil", 0,
                            NULL, NULL, 0);
             return -1;
         }
@@ -185,7 +185,7 @@ int cbf_request_token(lua_State *L, int uv) {
         const char *t = lua_tolstring(L, -1, &len);
         if (!safe_header_value(t, len)) {
             lua_pop(L, 1);
-            cbf_error_push(L, "TOKEN_ERROR", "token contains CR, LF or NUL", 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, "token contains CR, LF or NUL", 0, NULL, NULL, 0);
             return -1;
         }
         if (len == 0) {
@@ -442,7 +442,7 @@ static int encode_with_user_codec(lua_State *L, int codec, int payload, cbf_buff
     if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
         lua_pushfstring(L, "the json codec could not encode the payload: %s",
                         lua_isstring(L, -1) ? lua_tostring(L, -1) : "no string returned");
-        cbf_error_push(L, "ENCODE_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_ENCODE_ERROR, lua_tostring(L, -1), 0, NULL, NULL, 0);
         lua_replace(L, -3);
         lua_pop(L, 1);
         return -1;
@@ -494,7 +494,7 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
                 if (is_array) return invalid(L, "payload must be a JSON object, not an array");
             }
             if (cbf_json_encode(L, a->payload, "payload", &req->body, &err)) {
-                cbf_error_push(L, "ENCODE_ERROR", err.message, 0, NULL, NULL, 0);
+                cbf_error_push(L, CBF_E_ENCODE_ERROR, err.message, 0, NULL, NULL, 0);
                 return -1;
             }
         }
@@ -509,7 +509,7 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
         snprintf(msg, sizeof msg,
                  "encoded payload is %zu bytes, over max_request_size (%zu bytes)",
                  req->body.len, c->max_request_size);
-        cbf_error_push(L, "PAYLOAD_TOO_LARGE", msg, 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_PAYLOAD_TOO_LARGE, msg, 0, NULL, NULL, 0);
         return -1;
     }
     return 0;

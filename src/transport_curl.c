@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error_codes.h"
 #include "request.h"
 
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
@@ -199,12 +200,12 @@ const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size) {
     if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         snprintf(msg, size, "response body exceeds max_response_size (%zu bytes)",
                  t->max_response_size);
-        return "RESPONSE_TOO_LARGE";
+        return CBF_E_RESPONSE_TOO_LARGE;
     }
     snprintf(msg, size, "%s", detail);
     switch (t->result) {
     case CURLE_OPERATION_TIMEDOUT:
-        return "TIMEOUT";
+        return CBF_E_TIMEOUT;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -219,16 +220,16 @@ const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size) {
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_SHUTDOWN_FAILED:
     case CURLE_USE_SSL_FAILED:
-        return "TLS_ERROR";
+        return CBF_E_TLS_ERROR;
     case CURLE_BAD_CONTENT_ENCODING:
-        return "INVALID_RESPONSE";
+        return CBF_E_INVALID_RESPONSE;
     case CURLE_OUT_OF_MEMORY:
-        return "OUT_OF_MEMORY";
+        return CBF_E_OUT_OF_MEMORY;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return "INVALID_ARGUMENT";
+        return CBF_E_INVALID_ARGUMENT;
     default:
-        return "NETWORK_ERROR";
+        return CBF_E_NETWORK_ERROR;
     }
 }
 

@@ -116,7 +116,7 @@ int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, cons
     if (r->body_len > max_response_size) {
         snprintf(msg, sizeof msg, "response body exceeds max_response_size (%zu bytes)",
                  max_response_size);
-        return fail(L, base, "RESPONSE_TOO_LARGE", msg);
+        return fail(L, base, CBF_E_RESPONSE_TOO_LARGE, msg);
     }
     r->headers = lua_gettop(L) - 1;
     r->elapsed = -1;
@@ -133,10 +133,10 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
     if (lua_pcall(L, 1, 3, 0) != 0) {
         snprintf(msg, sizeof msg, "transport function failed: %.150s",
                  cbf_error_describe(L, -1));
-        return fail(L, base, "TRANSPORT_ERROR", msg);
+        return fail(L, base, CBF_E_TRANSPORT_ERROR, msg);
     }
     if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
-        const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : "NETWORK_ERROR";
+        const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : CBF_E_NETWORK_ERROR;
         const char *why = lua_isstring(L, resp + 2) ? lua_tostring(L, resp + 2) : "transport failed";
         cbf_error_push(L, code, why, 0, NULL, NULL, 0);
         lua_replace(L, base + 1);
@@ -144,7 +144,7 @@ int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
         return -1;
     }
     lua_settop(L, resp);
-    if (cbf_lua_response_read(L, resp, max_response_size, "TRANSPORT_ERROR", r) != 0) {
+    if (cbf_lua_response_read(L, resp, max_response_size, CBF_E_TRANSPORT_ERROR, r) != 0) {
         lua_replace(L, resp);
         return -1;
     }
