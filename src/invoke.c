@@ -67,7 +67,7 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     record = lua_gettop(L);
     if (t->result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, msg, sizeof msg);
+        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
         cbf_error_push(L, code, msg, status, id, NULL, 0);
         lua_replace(L, record);
