@@ -54,6 +54,30 @@ static int fail(lua_State *L, int base, const char *code, const char *message) {
     return -1;
 }
 
+/* Replace the list at `idx` by its values joined with ", ". Each value goes into a
+ * luaL_Buffer as soon as it is read, so the stack stays bounded whatever the length.
+ * Returns -1 (list left in place) when a value is not a string or a number. */
+static int join_list(lua_State *L, int idx) {
+    size_t i, n = lua_rawlen(L, idx);
+    luaL_Buffer b;
+    for (i = 1; i <= n; i++) { /* check first: a luaL_Buffer cannot be abandoned midway */
+        int ok;
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        ok = lua_isstring(L, -1);
+        lua_pop(L, 1);
+        if (!ok) return -1;
+    }
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+        if (i > 1) luaL_addlstring(&b, ", ", 2);
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, idx);
+    return 0;
+}
+
 /* Copy the response headers with lower-case names, the shape the core reads; a list
  * of values (a repeated header, as lua-resty-http gives it) is joined with ", ". */
 static int push_lowercase_headers(lua_State *L, int src) {
@@ -67,15 +91,7 @@ static int push_lowercase_headers(lua_State *L, int src) {
         const char *k;
         if (lua_type(L, -2) != LUA_TSTRING) return -1;
         if (lua_istable(L, -1)) {
-            size_t n = lua_rawlen(L, -1);
-            int value = lua_gettop(L);
-            for (i = 1; i <= n; i++) {
-                lua_rawgeti(L, value, (lua_Integer)i);
-                if (!lua_isstring(L, -1)) return -1;
-                if (i < n) lua_pushliteral(L, ", ");
-            }
-            lua_concat(L, n > 0 ? (int)(2 * n - 1) : 0);
-            lua_replace(L, value);
+            if (join_list(L, lua_gettop(L)) != 0) return -1;
         } else if (!lua_isstring(L, -1)) {
             return -1;
         }
