@@ -6,8 +6,9 @@
 --   * a refused call never reaches the transport, an accepted one reaches it exactly once,
 --     with the request prepare built;
 --   * the request line and headers hold no CR, LF, NUL or other control byte, the method
---     and header names are HTTP tokens, Authorization appears once, and the URL stays
---     under /v1/functions/{name} with no dot segments (also percent-encoded).
+--     and header names are HTTP tokens, Authorization appears once (none for an empty
+--     token), and the URL stays under /v1/functions/{name} with no dot segments (also
+--     percent-encoded).
 --
 -- fields: [1] flags, [2] name, [3] payload, [4] qualifier, [5] client qualifier,
 --   [6] header name, [7] header value, [8] client header name, [9] client header value,
@@ -78,8 +79,10 @@ local function check_request(req, name, token, where)
       end
     end
   end
-  if authorization ~= 1 then
-    lib.fail("%s: %d Authorization headers", where, authorization)
+  -- An empty token means no credential at all.
+  local want = token == "" and 0 or 1
+  if authorization ~= want then
+    lib.fail("%s: %d Authorization headers for token %s", where, authorization, token)
   end
 end
 
