@@ -12,7 +12,9 @@ local API_KEY = "test-api-key"
 local CALLS = 200
 local CONCURRENCY = 16
 local SLEEP_MS = 300     -- 200 calls at 16 in flight: about 4 s of work
-local KILL_AFTER = 0.8   -- seconds into the batch
+-- The kill comes once this many calls have started: the first wave has answered and the
+-- third is in flight, however slow the client runs (valgrind).
+local KILL_AFTER_RUNS = 40
 -- What a call cut off by a dying server may end with (README, "Errors").
 local ENDED_BY_THE_KILL = { NETWORK_ERROR = true, TIMEOUT = true }
 
@@ -88,6 +90,13 @@ local function assert_never_twice(list, run_dir, prefix)
   end
 end
 
+-- A shell snippet that waits (at most 30 s) until markers.log has KILL_AFTER_RUNS lines.
+local function wait_for_runs(run_dir)
+  return string.format("for i in $(seq 600); do "
+    .. "[ $(cat %q/markers.log 2>/dev/null | wc -l) -ge %d ] && break; sleep 0.05; done",
+    run_dir, KILL_AFTER_RUNS)
+end
+
 local function wait_for_file_line(path, pattern, tenths)
   for _ = 1, tenths do
     for _, line in ipairs(read_lines(path)) do
@@ -123,8 +132,8 @@ describe("a gateway killed during invoke_all", function()
     -- The master keeps the listening socket and forks a new worker at once, so the calls
     -- after the kill (and any resend of a cut-off call) reach a live server.
     assert.is_true(sh(string.format(
-      "(sleep %s; for w in $(ps -o pid= --ppid %d); do kill -KILL $w; done) >/dev/null 2>&1 &",
-      KILL_AFTER, gw.pid)))
+      "(%s; for w in $(ps -o pid= --ppid %d); do kill -KILL $w; done) >/dev/null 2>&1 &",
+      wait_for_runs(run_dir), gw.pid)))
     local list = client:invoke_all(batch("w"), { concurrency = CONCURRENCY })
     local ok, failed = assert_all_ended(list, "w")
     local _, pids = runs(run_dir)
@@ -145,14 +154,15 @@ describe("a gateway killed during invoke_all", function()
     -- Stop the first start's watcher first: it would otherwise stop the restarted gateway
     -- when it sees its nginx gone.
     assert.is_true(sh(string.format(table.concat({
-      "(sleep %s",
+      "(%s",
       "kill $(cat %q/watcher.pid) 2>/dev/null",
       "kill -9 -%d",
       "for i in $(seq 50); do kill -0 -%d 2>/dev/null || break; sleep 0.1; done",
       "%q start --config %q --port %d --run-dir %q --watch-pid $PPID >%q.tmp 2>&1",
       "mv %q.tmp %q) >/dev/null 2>&1 &" }, "; "),
-      KILL_AFTER, run_dir, gw.pid, gw.pid, gateway.script, gateway.root .. "/gateway/test/config.json",
-      gw.port, run_dir, restart_out, restart_out, restart_out)))
+      wait_for_runs(run_dir), run_dir, gw.pid, gw.pid, gateway.script,
+      gateway.root .. "/gateway/test/config.json", gw.port, run_dir, restart_out, restart_out,
+      restart_out)))
     local list = client:invoke_all(batch("r"), { concurrency = CONCURRENCY })
     local ok, failed = assert_all_ended(list, "r")
     assert.is_true(ok >= 1, "no call ran before the kill")
