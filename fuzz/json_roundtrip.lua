@@ -1,6 +1,7 @@
 -- JSON decode -> encode round trip. Whatever decodes must encode, the text must decode to
 -- the same value (integers stay integers, floats keep their bits, empty arrays keep
--- array_mt, null stays functions.null), and encoding that value again gives the same text.
+-- array_mt, null stays functions.null). (Not the same text: object keys come out in table
+-- iteration order, which two equal tables need not share.)
 local functions = require "cloudbase.functions"
 local lib = require "lib"
 
@@ -22,8 +23,4 @@ return function(input)
     lib.fail("encode(decode(%s)) = %s does not decode: %s", input, text, again)
   end
   lib.same(value, again, "decode(encode(decode(input)))")
-  local text2 = json.encode(again)
-  if text2 ~= text then
-    lib.fail("encoding is not stable: %s then %s", text, text2)
-  end
 end
