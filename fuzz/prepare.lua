@@ -1,10 +1,12 @@
 -- Request building from arbitrary strings: functions.new with client-level qualifier,
 -- headers and token, then client:prepare(name, payload, opts) and the same call through
--- a Lua transport. Every string may end up on the wire, so:
+-- a Lua transport, by try_invoke and as one call of invoke_all. Every string may end up
+-- on the wire, so:
 --   * new() either works or raises an INVALID_ARGUMENT/TOKEN_ERROR error object;
---   * prepare() and try_invoke() never raise; prepare gives a request or nil, err;
---   * a refused call never reaches the transport, an accepted one reaches it exactly once,
---     with the request prepare built;
+--   * prepare(), try_invoke() and invoke_all() never raise; prepare gives a request or
+--     nil, err;
+--   * a refused call never reaches the transport, an accepted one reaches it exactly once
+--     per call, with the request prepare built;
 --   * the request line and headers hold no CR, LF, NUL or other control byte, the method
 --     and header names are HTTP tokens, Authorization appears once (none for an empty
 --     token), and the URL stays under /v1/functions/{name} with no dot segments (also
@@ -175,6 +177,32 @@ return function(_, fields)
     if type(result) ~= "table" or result.ok ~= true then
       lib.fail("try_invoke through the transport gave %s, %s", result, info)
     end
+  end
+
+  -- The same call as one entry of invoke_all, where the options sit in the call table.
+  local call = { name = name, payload = payload }
+  for k, v in pairs(opts) do
+    call[k] = v
+  end
+  local ran, list = lib.pcall_in_coroutine(client.invoke_all, client, { call })
+  if not ran then
+    lib.fail("invoke_all raised: %s", list)
+  end
+  local outcome = type(list) == "table" and #list == 1 and list[1]
+  if type(outcome) ~= "table" then
+    lib.fail("invoke_all of one call returned %s", list)
+  end
+  if req == nil then
+    if outcome.ok or #seen ~= 0 then
+      lib.fail("prepare refused the call (%s) but invoke_all sent it", err)
+    end
+    lib.check_error(outcome.error, "invoke_all", CALL_CODES)
+  else
+    if not outcome.ok or #seen ~= 2 then
+      lib.fail("invoke_all of an accepted call: ok %s, %d transport calls, error %s", outcome.ok,
+        #seen, outcome.error)
+    end
+    same_request(req, seen[2])
   end
   client:close()
 end
