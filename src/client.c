@@ -88,16 +88,10 @@ static char *dup_or_raise(lua_State *L, const char *s) {
     return copy;
 }
 
-/* Push opts[key] without metamethods: reading options never runs caller code. */
-static void raw_field(lua_State *L, int opts, const char *key) {
-    lua_pushstring(L, key);
-    lua_rawget(L, opts);
-}
-
 /* Option `key` as a string (or the environment variable `env`), or NULL. */
 static const char *string_option(lua_State *L, int opts, const char *key, const char *env) {
     const char *v = NULL;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         v = lua_tolstring(L, -1, &len);
@@ -114,7 +108,7 @@ static const char *string_option(lua_State *L, int opts, const char *key, const 
 
 static double seconds_option(lua_State *L, int opts, const char *key, double dflt) {
     double v = dflt;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
             lua_tonumber(L, -1) >= 1e9)
@@ -127,7 +121,7 @@ static double seconds_option(lua_State *L, int opts, const char *key, double dfl
 
 static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) {
     size_t v = dflt;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
             bad_option(L, "%s must be a positive integer (bytes)", key);
@@ -180,7 +174,7 @@ static char *base_url_from_env(lua_State *L, const char *env, int intl) {
 
 /* Lua-side settings live in the client's uservalue table. */
 static void parse_lua_settings(lua_State *L, int opts, int uv) {
-    raw_field(L, opts, "token");
+    cbf_rawfield(L, opts, "token");
     if (lua_isnil(L, -1)) {
         const char *t = getenv("CLOUDBASE_TOKEN");
         lua_pop(L, 1);
@@ -192,17 +186,17 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     lua_setfield(L, uv, CBF_UV_TOKEN);
 
     /* A checked copy: changing the caller's table later reaches nothing. */
-    raw_field(L, opts, "headers");
+    cbf_rawfield(L, opts, "headers");
     if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
     lua_setfield(L, uv, CBF_UV_HEADERS);
     lua_pop(L, 1);
 
-    raw_field(L, opts, "transport");
+    cbf_rawfield(L, opts, "transport");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
         bad_option(L, "%s must be a function(request) returning a response", "transport");
     lua_setfield(L, uv, CBF_UV_TRANSPORT);
 
-    raw_field(L, opts, "json");
+    cbf_rawfield(L, opts, "json");
     if (!lua_isnil(L, -1)) {
         int ok = lua_istable(L, -1);
         if (ok) {
@@ -218,7 +212,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     size_t i, n;
-    raw_field(L, opts, "resolve");
+    cbf_rawfield(L, opts, "resolve");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return;
@@ -243,7 +237,7 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
 
 static cbf_http_mode http_mode_option(lua_State *L, int opts) {
     cbf_http_mode mode = CBF_HTTP_AUTO;
-    raw_field(L, opts, "http2");
+    cbf_rawfield(L, opts, "http2");
     if (lua_isboolean(L, -1)) {
         mode = lua_toboolean(L, -1) ? CBF_HTTP_AUTO : CBF_HTTP_1_1;
     } else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "prior-knowledge") == 0) {
@@ -276,7 +270,7 @@ static int client_new(lua_State *L) {
 
     url = string_option(L, opts, "base_url", NULL);
     env = string_option(L, opts, "env", NULL);
-    raw_field(L, opts, "intl");
+    cbf_rawfield(L, opts, "intl");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
     if (url) {
         check_base_url(L, url);
@@ -319,7 +313,7 @@ static int client_new(lua_State *L) {
 
 void cbf_client_open(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", client_gc},
-                                    {"__close", client_gc},
+                                    {"__close", client_close}, /* deferred while a call runs */
                                     {"__tostring", client_tostring},
                                     {NULL, NULL}};
     static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};

@@ -45,7 +45,8 @@ typedef struct {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all) */
-    int active; /* attached to the multi handle for invoke_all */
+    int active; /* in use by a call (attached to the multi handle for invoke_all) */
+    const void *owner; /* the call that claimed it (see guarded() in invoke.c) */
 } cbf_transfer;
 
 typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
@@ -68,6 +69,7 @@ typedef struct {
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
+    const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);

@@ -17,13 +17,82 @@
 #define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
-static cbf_client *check_open(lua_State *L) {
+/* Slots a method may need on top of its arguments, checked once on entry. */
+#define STACK_NEED 64
+
+/* Give a transfer to the call that `c->owner` names: the guard around that call
+ * takes it back however the call ends. */
+static void claim(cbf_client *c, cbf_transfer *t) {
+    t->active = 1;
+    t->owner = c->owner;
+}
+
+/* Take back every transfer `owner` claimed: detached, cleared and idle again. */
+static void release_owned(cbf_client *c, const void *owner) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        if (t->owner != owner) continue;
+        if (t->active) curl_multi_remove_handle(c->multi, t->easy); /* a no-op if not added */
+        t->active = 0;
+        t->owner = NULL;
+        cbf_transfer_clear(t);
+    }
+}
+
+/* Calls in progress keep the client alive through a close() made meanwhile. */
+static void call_begin(cbf_client *c) { c->calls++; }
+static void call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+/* Push nil, err under the error on top (so a method returns both). */
+static int nil_err(lua_State *L) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* Every method runs `body` through here: a closed or busy client is refused before
+ * anything starts, and the body runs under lua_pcall so that, whatever raises inside
+ * (a memory error, a caller's metamethod), its transfers, the call count and the busy
+ * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
+ * becomes nil, err (try_invoke, prepare, process, which never raise). */
+static int guarded(lua_State *L, lua_CFunction body, int raise) {
     cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
+    int nargs = lua_gettop(L), status;
+    const void *outer = c->owner;
+    char owner; /* its address names this call's transfers */
+    const char *refused = c->closed    ? "the client is closed"
+                          : c->running ? "the client is busy: a token or codec function called it again"
+                                       : NULL;
+    if (refused || !lua_checkstack(L, STACK_NEED)) {
+        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
+                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
+        return raise ? lua_error(L) : nil_err(L);
+    }
+    call_begin(c);
+    c->owner = &owner;
+    lua_pushcfunction(L, body);
+    lua_insert(L, 1);
+    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    release_owned(c, &owner);
+    c->owner = outer;
+    c->running = 0; /* set only by a loop that runs no nested call */
+    call_end(c);
+    if (status == 0) return lua_gettop(L);
+    if (raise) return lua_error(L);
+    if (!cbf_error_is(L, -1)) {
+        /* Not one of ours: a memory error, or caller code raising on a path that has
+         * no error of its own. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
+        lua_replace(L, -2);
+    }
+    return nil_err(L);
 }
 
 /* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
@@ -47,12 +116,6 @@ static cbf_transfer *idle_transfer(cbf_client *c) {
     for (k = 0; k < c->ntransfers; k++)
         if (!c->transfers[k]->active) return c->transfers[k];
     return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
-}
-
-/* Calls in progress keep the client alive through a close() made meanwhile. */
-static void call_begin(cbf_client *c) { c->calls++; }
-static void call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
 }
 
 /* The transfer has finished: push `result, info` (0) or an error (-1). */
@@ -132,7 +195,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     /* Lua code still runs below (a user codec, a transport): a nested call on this
      * client must take another transfer, not this one. */
-    t->active = 1;
+    claim(c, t);
     lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
     transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
@@ -176,79 +239,62 @@ static void method_args(lua_State *L, cbf_call_args *a) {
     a->opts_is_call = 0;
 }
 
-static int invoke_common(lua_State *L, int raise) {
-    cbf_client *c = check_open(L);
+static int invoke_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     method_args(L, &a);
-    call_begin(c);
-    if (run_one(L, c, &a) == 0) {
-        call_end(c);
-        return 2;
-    }
-    call_end(c);
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    if (run_one(L, c, &a) == 0) return 2;
+    return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
-static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
+static int client_invoke(lua_State *L) { return guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) {
-    cbf_client *c = check_open(L);
+static int prepare_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     cbf_transfer *t;
-    int rc;
+    int token;
     method_args(L, &a);
-    call_begin(c);
-    rc = call_token(L, c, a.uv);
-    if (rc == 0) {
-        int token = lua_gettop(L);
-        t = idle_transfer(c);
-        if (!t) {
-            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-            rc = -1;
-        } else {
-            t->active = 1;
-            rc = cbf_request_build(L, c, &a, token, &t->req);
-            if (rc == 0) cbf_request_push(L, &t->req);
-            t->active = 0;
-        }
+    if (call_token(L, c, a.uv)) return nil_err(L);
+    token = lua_gettop(L);
+    t = idle_transfer(c);
+    if (!t) {
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
+        return nil_err(L);
     }
-    call_end(c);
-    if (rc == 0) return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    claim(c, t);
+    if (cbf_request_build(L, c, &a, token, &t->req)) return nil_err(L);
+    cbf_request_push(L, &t->req);
+    return 1;
 }
+
+static int client_prepare(lua_State *L) { return guarded(L, prepare_body, 0); }
 
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
-static int client_process(lua_State *L) {
-    cbf_client *c = check_open(L);
+static int process_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_response r;
-    int rc;
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
-    rc = cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r);
-    if (rc == 0) {
-        lua_getfield(L, 2, "elapsed");
+    if (cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r))
+        return nil_err(L);
+    if (lua_istable(L, 2)) {
+        lua_pushliteral(L, "elapsed");
+        lua_rawget(L, 2);
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        call_begin(c);
-        rc = cbf_response_finish(L, 3, &r);
-        call_end(c);
     }
-    if (rc == 0) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
+    if (cbf_response_finish(L, 3, &r)) return nil_err(L);
     return 2;
 }
+
+static int client_process(lua_State *L) { return guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
@@ -283,13 +329,13 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
         return -1;
     }
     a->opts = lua_gettop(L);
-    lua_getfield(L, a->opts, "name");
+    cbf_rawfield(L, a->opts, "name");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 1);
     }
     a->name = lua_gettop(L);
-    lua_getfield(L, a->opts, "payload");
+    cbf_rawfield(L, a->opts, "payload");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 2);
@@ -356,12 +402,11 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     t->call = (int)i;
-    t->active = 1;
+    claim(c, t);
     curl_multi_add_handle(c->multi, t->easy);
     return 1;
 }
 
-/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers. */
 static int all_through_curl(lua_State *L) {
     cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
@@ -385,16 +430,6 @@ static int all_through_curl(lua_State *L) {
     return 0;
 }
 
-static void detach_all(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++) {
-        cbf_transfer *t = c->transfers[k];
-        if (t->active) curl_multi_remove_handle(c->multi, t->easy);
-        t->active = 0;
-        cbf_transfer_clear(t);
-    }
-}
-
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
     if (lua_isnil(L, ALL_OPTS)) return conc;
@@ -405,7 +440,7 @@ static lua_Integer concurrency_option(lua_State *L) {
             cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
         lua_pop(L, 1);
     }
-    lua_getfield(L, ALL_OPTS, "concurrency");
+    cbf_rawfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
             cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
@@ -415,10 +450,9 @@ static lua_Integer concurrency_option(lua_State *L) {
     return conc;
 }
 
-static int client_invoke_all(lua_State *L) {
-    cbf_client *c = check_open(L);
+static int invoke_all_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     lua_Integer n, conc;
-    int status;
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -428,9 +462,7 @@ static int client_invoke_all(lua_State *L) {
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
     if (!lua_isnil(L, ALL_TRANSPORT)) {
-        call_begin(c);
         all_through_lua(L, c, n);
-        call_end(c);
         lua_settop(L, ALL_RESULTS);
         return 1;
     }
@@ -446,16 +478,15 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
     lua_pushvalue(L, ALL_TRANSPORT);
-    call_begin(c);
+    /* A raise inside is the guard's to clean up: it detaches the transfers. */
     c->running = 1;
-    status = lua_pcall(L, ALL_TOP, 0, 0);
+    lua_call(L, ALL_TOP, 0);
     c->running = 0;
-    if (status != 0) detach_all(c);
-    call_end(c);
-    if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
 }
+
+static int client_invoke_all(lua_State *L) { return guarded(L, invoke_all_body, 1); }
 
 void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},

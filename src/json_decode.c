@@ -21,6 +21,7 @@
 
 #include <float.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,8 @@ static int parse_string(decoder *d) {
 /* Correctly rounded double of the number text [s, e) by strtod, which wants
  * the C locale's decimal point. */
 static int parse_float_slow(decoder *d, const unsigned char *s, const unsigned char *e) {
+    const unsigned char *start = s;
+    double v;
     const char *dp = localeconv()->decimal_point;
     size_t dplen = dp && *dp ? strlen(dp) : 1, n = (size_t)(e - s);
     char *buf = (char *)scratch(d, n + dplen + 1), *o = buf;
@@ -329,7 +332,11 @@ static int parse_float_slow(decoder *d, const unsigned char *s, const unsigned c
         }
     }
     *o = '\0';
-    lua_pushnumber(d->L, (lua_Number)strtod(buf, NULL));
+    v = strtod(buf, NULL);
+    /* Beyond the double range strtod gives inf, which encode refuses: an error here,
+     * so that decode then encode never fails on a value decode made. */
+    if (v == HUGE_VAL || v == -HUGE_VAL) return fail_at(d, "number out of double range", start);
+    lua_pushnumber(d->L, (lua_Number)v);
     return 0;
 }
 

@@ -31,6 +31,25 @@ void cbf_json_push_array_mt(lua_State *L) {
     }
 }
 
+static int user_call(lua_State *L) { /* codec, method, value */
+    lua_pushvalue(L, 2);
+    lua_gettable(L, 1);
+    lua_pushvalue(L, 3);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+int cbf_json_user_call(lua_State *L, int codec, const char *method, int value) {
+    int top = lua_gettop(L);
+    if (codec < 0) codec = top + codec + 1;
+    if (value < 0) value = top + value + 1;
+    lua_pushcfunction(L, user_call);
+    lua_pushvalue(L, codec);
+    lua_pushstring(L, method);
+    lua_pushvalue(L, value);
+    return lua_pcall(L, 3, 1, 0);
+}
+
 static int encoder_gc(lua_State *L) {
     encoder_box *box = (encoder_box *)lua_touserdata(L, 1);
     if (box) cbf_buffer_free(&box->buf);
