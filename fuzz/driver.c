@@ -7,9 +7,9 @@
  * A raise here therefore aborts, and libFuzzer keeps the input.
  *
  * `fields` splits the input like FuzzedDataProvider::ConsumeRandomLengthString: a field
- * ends at a backslash followed by any byte but a backslash, and "\\\\" stands for one
- * backslash. Seeds stay writable by hand ("echo\\|1\\|...") and any byte, CR, LF and NUL
- * included, can appear inside a field. */
+ * ends at a backslash followed by any byte but a backslash, and two backslashes stand for
+ * one. Seeds stay writable by hand (a seed file reads `echo\|1\|...`) and any byte, CR,
+ * LF and NUL included, can appear inside a field. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
