@@ -18,6 +18,10 @@ local KILL_AFTER_RUNS = 40
 -- What a call cut off by a dying server may end with (README, "Errors").
 local ENDED_BY_THE_KILL = { NETWORK_ERROR = true, TIMEOUT = true }
 
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 local function sh(cmd)
   local ok = os.execute(cmd)
   return ok == true or ok == 0
@@ -93,8 +97,14 @@ end
 -- A shell snippet that waits (at most 30 s) until markers.log has KILL_AFTER_RUNS lines.
 local function wait_for_runs(run_dir)
   return string.format("for i in $(seq 600); do "
-    .. "[ $(cat %q/markers.log 2>/dev/null | wc -l) -ge %d ] && break; sleep 0.05; done",
-    run_dir, KILL_AFTER_RUNS)
+    .. "[ $(cat %s/markers.log 2>/dev/null | wc -l) -ge %d ] && break; sleep 0.05; done",
+    quote(run_dir), KILL_AFTER_RUNS)
+end
+
+-- Runs the shell steps in the background; the last one marks them done (see after_each).
+local function in_background(run_dir, steps)
+  steps[#steps + 1] = "touch " .. quote(run_dir .. "/killer.done")
+  assert.is_true(sh("(" .. table.concat(steps, "; ") .. ") >/dev/null 2>&1 &"))
 end
 
 local function wait_for_file_line(path, pattern, tenths)
@@ -119,21 +129,32 @@ describe("a gateway killed during invoke_all", function()
   end)
 
   after_each(function()
+    -- A failed assertion may come before the background kill (and restart) is over: let
+    -- it finish, so it cannot start a gateway after this one is stopped.
+    for _ = 1, 400 do
+      local done = io.open(run_dir .. "/killer.done", "r")
+      if done then
+        done:close()
+        break
+      end
+      sh("sleep 0.1")
+    end
     if client then
       client:close()
     end
     if gw then
       gw:stop()
     end
-    sh("rm -rf '" .. run_dir .. "'")
+    sh("rm -rf " .. quote(run_dir))
   end)
 
   it("by SIGKILL of its worker: calls in flight fail once, later calls run on the new worker", function()
     -- The master keeps the listening socket and forks a new worker at once, so the calls
     -- after the kill (and any resend of a cut-off call) reach a live server.
-    assert.is_true(sh(string.format(
-      "(%s; for w in $(ps -o pid= --ppid %d); do kill -KILL $w; done) >/dev/null 2>&1 &",
-      wait_for_runs(run_dir), gw.pid)))
+    in_background(run_dir, {
+      wait_for_runs(run_dir),
+      string.format("for w in $(ps -o pid= --ppid %d); do kill -KILL $w; done", gw.pid),
+    })
     local list = client:invoke_all(batch("w"), { concurrency = CONCURRENCY })
     local ok, failed = assert_all_ended(list, "w")
     local _, pids = runs(run_dir)
@@ -153,16 +174,16 @@ describe("a gateway killed during invoke_all", function()
     local restart_out = run_dir .. "/restart.out"
     -- Stop the first start's watcher first: it would otherwise stop the restarted gateway
     -- when it sees its nginx gone.
-    assert.is_true(sh(string.format(table.concat({
-      "(%s",
-      "kill $(cat %q/watcher.pid) 2>/dev/null",
-      "kill -9 -%d",
-      "for i in $(seq 50); do kill -0 -%d 2>/dev/null || break; sleep 0.1; done",
-      "%q start --config %q --port %d --run-dir %q --watch-pid $PPID >%q.tmp 2>&1",
-      "mv %q.tmp %q) >/dev/null 2>&1 &" }, "; "),
-      wait_for_runs(run_dir), run_dir, gw.pid, gw.pid, gateway.script,
-      gateway.root .. "/gateway/test/config.json", gw.port, run_dir, restart_out, restart_out,
-      restart_out)))
+    in_background(run_dir, {
+      wait_for_runs(run_dir),
+      "kill $(cat " .. quote(run_dir .. "/watcher.pid") .. ") 2>/dev/null",
+      string.format("kill -9 -%d", gw.pid),
+      string.format("for i in $(seq 50); do kill -0 -%d 2>/dev/null || break; sleep 0.1; done", gw.pid),
+      string.format("%s start --config %s --port %d --run-dir %s --watch-pid $PPID >%s 2>&1",
+        quote(gateway.script), quote(gateway.root .. "/gateway/test/config.json"), gw.port,
+        quote(run_dir), quote(restart_out .. ".tmp")),
+      "mv " .. quote(restart_out .. ".tmp") .. " " .. quote(restart_out),
+    })
     local list = client:invoke_all(batch("r"), { concurrency = CONCURRENCY })
     local ok, failed = assert_all_ended(list, "r")
     assert.is_true(ok >= 1, "no call ran before the kill")
