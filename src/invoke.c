@@ -99,9 +99,10 @@ static int guarded(lua_State *L, lua_CFunction body, int raise) {
 static int ensure_transfers(cbf_client *c, size_t n) {
     cbf_transfer **grown;
     if (c->ntransfers >= n) return 0;
-    grown = realloc(c->transfers, n * sizeof *grown);
+    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
     if (!grown) return -1;
     c->transfers = grown;
+    c->transfers_cap = n;
     while (c->ntransfers < n) {
         cbf_transfer *t = cbf_transfer_new(c);
         if (!t) return -1;
