@@ -863,7 +863,6 @@ static int open_table(encoder *e, int idx) {
         lua_pop(L, 1);
     }
     f = push_frame(e, idx, self);
-    if (!f) return fail_oom(e);
 
     if (marked) {
         n = (lua_Integer)lua_rawlen(L, idx);
