@@ -191,7 +191,12 @@ static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         } else {
             t->active = 1;
             rc = cbf_request_build(L, c, a, token, &t->req);
-            if (rc == 0) cbf_request_push(L, &t->req);
+            if (rc == 0) {
+                cbf_request_push(L, &t->req);
+                /* so a transport can stop reading a body early (the ngx transport does) */
+                lua_pushinteger(L, (lua_Integer)c->max_response_size);
+                lua_setfield(L, -2, "max_response_size");
+            }
             t->active = 0;
         }
     }
