@@ -40,5 +40,7 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+      -- the OpenResty client (cosockets); loaded only inside ngx_lua
+      ["cloudbase.functions.ngx"] = "lua/cloudbase/functions/ngx.lua",
    },
 }

@@ -134,6 +134,7 @@ error_log %s/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_requests 100000;
   %s
   lua_package_path "%s/lua/?.lua;%s/spec/nginx/lua/?.lua;;";
   lua_package_cpath "%s/?.so;;";

@@ -366,9 +366,8 @@ function M.transport(opts)
       return nil, "TLS_ERROR", "ngx_lua checks a certificate against a host name, not an address:"
         .. " use the host name in base_url (and the resolve option to choose the address)"
     end
-    -- never share a connection between different addresses, schemes or TLS names
-    local pool = ("cloudbase.functions|%s|%s|%d|%s|verify"):format(url.scheme, address, url.port,
-                                                                   server_name or "")
+    -- never share a connection between different schemes, hosts, addresses or TLS names
+    local pool = ("cloudbase.functions|%s|%s|%s|%d|verify"):format(url.scheme, url.host, address, url.port)
     local sock = tcp()
     local connect_ms = floor(min(req.connect_timeout, req.timeout) * 1000)
     sock:settimeout(connect_ms)
