@@ -125,6 +125,9 @@ function M.start(opts)
     settings[k] = v
   end
   local ca = settings.ca_file
+  -- e.g. the real lua-resty-http's lib/ instead of the spec's stand-in
+  local extra = os.getenv("CBF_SPEC_LUA_PATH")
+  local extra_lua_path = extra and extra ~= "" and (extra .. "/?.lua;") or ""
   local conf = ([[
 %s
 %s
@@ -136,7 +139,7 @@ http {
   access_log off;
   keepalive_requests 100000;
   %s
-  lua_package_path "%s/lua/?.lua;%s/spec/nginx/lua/?.lua;;";
+  lua_package_path "%s%s/lua/?.lua;%s/spec/nginx/lua/?.lua;;";
   lua_package_cpath "%s/?.so;;";
   %s
   lua_shared_dict cbf_probe 1m;
@@ -148,7 +151,7 @@ http {
   }
 }
 ]]):format(module_lines(info), run("id -u"):match("^0") and "user root;" or "", dir, dir,
-           temp_path_lines(info, dir), root, root, M.module_dir,
+           temp_path_lines(info, dir), extra_lua_path, root, root, M.module_dir,
            ca and ("lua_ssl_trusted_certificate %s;\n  lua_ssl_verify_depth 2;"):format(ca) or "",
            settings_literal(settings), port)
   write(dir .. "/nginx.conf", conf)

@@ -140,6 +140,26 @@ describe("cloudbase.functions in nginx", function()
     failed(r.gives_up, "TIMEOUT", "user transport gave up")
   end)
 
+  it("accepts lua-resty-http as the transport (an in-repo stand-in of its API in CI)", function()
+    local r = get("/t/resty_http")
+    local result = ok_result(r.result)
+    assert.same({ via = "resty" }, result.event)
+    assert.equals("resty", result.headers["x-call"])
+    assert.same({ true, true, "FUNCTION_NOT_FOUND" }, r.all)
+    assert.equals(404, failed(r.not_found, "FUNCTION_NOT_FOUND").status)
+    failed(r.refused, "NETWORK_ERROR", "refused")
+    failed(r.timeout, "TIMEOUT")
+    assert.is_false(r.bad_module.ok)
+    assert.equals("INVALID_ARGUMENT", r.bad_module.error.code)
+    if r.library == "stand-in" then
+      -- what the adapter asked of lua-resty-http
+      assert.same({ 10000, 60000, 60000 }, r.stand_in_params.timeouts) -- connect, send, read (ms)
+      assert.is_true(r.stand_in_params.ssl_verify)
+      assert.equals(8, r.stand_in_params.keepalive_pool)
+      assert.equals(10000, r.stand_in_params.keepalive_timeout)
+    end
+  end)
+
   it("keeps connections alive in the cosocket pool, but never one left half read", function()
     local r = get("/t/keepalive")
     assert.is_true(r.connections <= 1, "connections opened: " .. r.connections)

@@ -452,6 +452,54 @@ function M.new(options)
   return functions.new(copy)
 end
 
+--- resty_http_transport(http [, opts]) -> function(request) -> response | nil, code, message
+-- A transport over lua-resty-http (`http = require "resty.http"`), for sites that
+-- already use it: one request_uri per call, certificate verification on, the pool set
+-- by opts.pool_size and opts.keepalive_timeout as in transport(). lua-resty-http reads
+-- the whole body before the core checks max_response_size, its timeouts apply to each
+-- socket operation rather than to the whole call, and it resolves host names with
+-- nginx's `resolver` (no resolve option).
+function M.resty_http_transport(http, opts)
+  if type(http) ~= "table" or type(http.new) ~= "function" then
+    raise("resty_http_transport expects the lua-resty-http module (require \"resty.http\")")
+  end
+  opts = opts or {}
+  local pool_size = positive(opts.pool_size, "pool_size", true) or DEFAULT_POOL_SIZE
+  local idle = positive(opts.keepalive_timeout, "keepalive_timeout") or DEFAULT_KEEPALIVE_TIMEOUT
+
+  return function(req)
+    local httpc, err = http.new()
+    if not httpc then
+      return nil, "NETWORK_ERROR", "lua-resty-http: " .. tostring(err)
+    end
+    local url = split_url(req.url)
+    local host = url and url.host
+    local connect_ms = floor(min(req.connect_timeout, req.timeout) * 1000)
+    local io_ms = floor(req.timeout * 1000)
+    httpc:set_timeouts(connect_ms, io_ms, io_ms)
+    local res
+    res, err = httpc:request_uri(req.url, {
+      method = req.method,
+      headers = req.headers,
+      body = req.body,
+      ssl_verify = true,
+      ssl_server_name = host,
+      keepalive_timeout = floor(idle * 1000),
+      keepalive_pool = pool_size,
+    })
+    if res then
+      return { status = res.status, headers = res.headers, body = res.body }
+    end
+    err = tostring(err)
+    if err:find("timeout", 1, true) then
+      return nil, "TIMEOUT", "lua-resty-http: " .. err
+    elseif err:find("handshake", 1, true) or err:find("certificate", 1, true) or err:find("ssl", 1, true) then
+      return nil, "TLS_ERROR", "lua-resty-http: " .. err
+    end
+    return nil, "NETWORK_ERROR", "lua-resty-http: " .. err
+  end
+end
+
 --- stats() -> { connections = n, reused = n } for this worker: connections opened,
 -- and calls that went out on a pooled connection.
 function M.stats()

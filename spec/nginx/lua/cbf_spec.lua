@@ -189,6 +189,41 @@ function T.keepalive()
   }
 end
 
+-- lua-resty-http as the transport (the in-repo stand-in unless CBF_SPEC_LUA_PATH puts
+-- the real library first).
+function T.resty_http()
+  local http = require "resty.http"
+  if http.calls then
+    http.calls = {} -- the stand-in's record
+  end
+  local send = cbngx.resty_http_transport(http, { pool_size = 8, keepalive_timeout = 10 })
+  local function client(extra)
+    local opts = { base_url = S.gw_url, token = "test-api-key", transport = send }
+    for k, v in pairs(extra or {}) do
+      opts[k] = v
+    end
+    return functions.new(opts)
+  end
+  local c = client()
+  local r = try(c, "inspect", { via = "resty" }, { headers = { ["X-Call"] = "resty" } })
+  local list = c:invoke_all({ { "sleep", { ms = 100 } }, { "sleep", { ms = 100 } }, { "no_such_fn" } })
+  local ok, bad = pcall(cbngx.resty_http_transport, {})
+  return {
+    library = http._VERSION,
+    result = r,
+    all = { list[1].ok, list[2].ok, list[3].error and list[3].error.code },
+    not_found = try(c, "no_such_fn", {}),
+    refused = try(client({ base_url = "http://127.0.0.1:" .. S.closed_port }), "echo", {}),
+    timeout = try(client({ timeout = 0.3 }), "sleep", { ms = 3000 }),
+    bad_module = { ok = ok, error = plain(bad) },
+    stand_in_params = http.calls and http.calls[1] and {
+      timeouts = http.calls[1].timeouts, ssl_verify = http.calls[1].params.ssl_verify,
+      keepalive_pool = http.calls[1].params.keepalive_pool,
+      keepalive_timeout = http.calls[1].params.keepalive_timeout,
+    },
+  }
+end
+
 -- The fake gateway (this nginx itself) for framing cases.
 function T.framing()
   local client = cbngx.new({ base_url = "http://127.0.0.1:" .. S.own_port, timeout = 2,
