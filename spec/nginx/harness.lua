@@ -1,6 +1,6 @@
 -- Start a real nginx + ngx_lua (Debian's nginx-light + libnginx-mod-http-lua, or
 -- OpenResty) that loads the LuaJIT build of the module and serves the handlers of
--- spec/nginx/lua/cbf_spec.lua. The busted specs call its locations over HTTP and assert
+-- spec/nginx/lua/cbf_handlers.lua. The busted specs call its locations over HTTP and assert
 -- on what the handlers report.
 --
 --   local harness = require "spec.nginx.harness"
@@ -144,10 +144,10 @@ http {
   %s
   lua_shared_dict cbf_probe 1m;
   lua_socket_log_errors off;
-  init_by_lua_block { require("cbf_spec").init(%s) }
+  init_by_lua_block { require("cbf_handlers").init(%s) }
   server {
     listen 127.0.0.1:%d;
-    location / { content_by_lua_block { require("cbf_spec").handle() } }
+    location / { content_by_lua_block { require("cbf_handlers").handle() } }
   }
 }
 ]]):format(module_lines(info), run("id -u"):match("^0") and "user root;" or "", dir, dir,

@@ -1,6 +1,6 @@
 -- cloudbase.functions inside a real nginx + ngx_lua (the LuaJIT build of the module):
 -- the cosocket client (cloudbase.functions.ngx) and Lua transports that yield, calling
--- the local gateway from request handlers. See spec/nginx/lua/cbf_spec.lua for the
+-- the local gateway from request handlers. See spec/nginx/lua/cbf_handlers.lua for the
 -- handlers and spec/nginx/harness.lua for the server.
 local gateway = require "spec.support.gateway"
 local harness = require "spec.nginx.harness"
@@ -176,7 +176,10 @@ describe("cloudbase.functions in nginx", function()
     assert.same({}, ok_result(r.conn_close))
     local _, info = ok_result(r.length) -- right after a "Connection: close": a new connection
     assert.equals("fake-1", info.request_id)
-    failed(r.no_status, "NETWORK_ERROR", "status line")
+    failed(r.no_status, "INVALID_RESPONSE", "status line")
+    failed(r.bad_status, "INVALID_RESPONSE", "status line")
+    failed(r.long_header, "RESPONSE_TOO_LARGE", "headers")
+    failed(r.bad_length, "INVALID_RESPONSE", "Content-Length")
     failed(r.chunked_big, "RESPONSE_TOO_LARGE")
     failed(r.close_big, "RESPONSE_TOO_LARGE")
     failed(r.length_big, "RESPONSE_TOO_LARGE")
@@ -188,8 +191,8 @@ describe("cloudbase.functions in nginx", function()
     assert.equals(204, head_info.status)
     -- the body trickles in faster than any read timeout: the total timeout still ends it
     failed(r.trickle, "TIMEOUT", "0.5s")
-    -- keep-alive answers (chunked, interim, length) lent their connection to the next call
-    assert.equals(3, r.reused)
+    -- keep-alive answers (chunked, interim, length, head_only) lent their connection to the next call
+    assert.equals(4, r.reused)
   end)
 
   -- The proof of issue 9: while eight handlers wait on a 200 ms function, another

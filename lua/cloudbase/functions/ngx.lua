@@ -182,6 +182,8 @@ end
 
 -- Status line and headers, 1xx interim responses skipped.
 -- Returns status, minor version, headers | nil, code, message.
+-- Error codes follow the libcurl transport's: what is not HTTP is INVALID_RESPONSE,
+-- headers over the limit are RESPONSE_TOO_LARGE.
 local function read_head(rd, fail)
   while true do
     local line, err = rd.line(MAX_HEADER_BYTES)
@@ -189,13 +191,16 @@ local function read_head(rd, fail)
       return fail("reading the status line from", err)
     end
     local minor, code = line:match("^HTTP/1%.(%d) (%d%d%d)")
-    if not minor then
-      return nil, "NETWORK_ERROR", "not an HTTP/1.x status line"
+    local status = tonumber(code)
+    if not minor or status < 100 or status > 599 then
+      return nil, "INVALID_RESPONSE", "the reply is not HTTP/1.x (no valid status line)"
     end
-    local status, headers, budget = tonumber(code), {}, MAX_HEADER_BYTES
+    local headers, budget = {}, MAX_HEADER_BYTES
     while true do
       line, err = rd.line(budget)
-      if not line then
+      if err == "line too long" then
+        return nil, "RESPONSE_TOO_LARGE", ("response headers are over %d bytes"):format(MAX_HEADER_BYTES)
+      elseif not line then
         return fail("reading headers from", err)
       end
       if line == "" then
@@ -204,7 +209,7 @@ local function read_head(rd, fail)
       budget = budget - #line
       local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
       if not name then
-        return nil, "NETWORK_ERROR", "malformed response header line"
+        return nil, "INVALID_RESPONSE", "malformed response header line"
       end
       name = name:lower()
       local old = headers[name]
@@ -263,8 +268,13 @@ local function read_chunked(rd, parts, max, fail, too_large)
 end
 
 -- One exchange on a connected socket. Returns response, reusable | nil, code, message.
-local function exchange(sock, req, url, deadline)
+local function exchange(sock, req, url, deadline, reused)
   local function fail(what, err)
+    if err == "closed" and reused and what == "reading the status line from" then
+      -- as the libcurl transport: never sent twice behind the caller's back
+      return nil, "NETWORK_ERROR", "the connection closed before any response: the request may"
+        .. " have reached the server, and was not sent again"
+    end
     if err == "timeout" then
       return nil, "TIMEOUT", ("timed out after %gs while %s %s"):format(req.timeout, what, url.authority)
     end
@@ -317,7 +327,7 @@ local function exchange(sock, req, url, deadline)
   elseif length then
     local n = tonumber(length:match("^%s*(%d+)%s*$"))
     if not n then
-      return nil, "NETWORK_ERROR", "bad Content-Length"
+      return nil, "INVALID_RESPONSE", "bad Content-Length"
     end
     if n > max then
       return too_large()
@@ -378,7 +388,8 @@ function M.transport(opts)
       end
       return nil, "NETWORK_ERROR", ("connect to %s failed: %s"):format(url.authority, tostring(err))
     end
-    if sock:getreusedtimes() > 0 then
+    local reused = sock:getreusedtimes() > 0
+    if reused then
       counters.reused = counters.reused + 1
     else
       counters.connections = counters.connections + 1
@@ -402,7 +413,7 @@ function M.transport(opts)
         end
       end
     end
-    local res, reusable, message = exchange(sock, req, url, deadline)
+    local res, reusable, message = exchange(sock, req, url, deadline, reused)
     if res and reusable then
       sock:setkeepalive(idle_ms, pool_size)
     else

@@ -229,7 +229,8 @@ function T.framing()
   local client = cbngx.new({ base_url = "http://127.0.0.1:" .. S.own_port, timeout = 2,
                              max_response_size = 4096 })
   local cases = { "chunked", "close_delimited", "interim", "conn_close", "length", "no_status",
-                  "chunked_big", "close_big", "length_big", "gzip", "bad_chunk", "short_body", "head_only" }
+                  "chunked_big", "close_big", "length_big", "gzip", "bad_chunk", "short_body", "head_only",
+                  "bad_status", "long_header", "bad_length" }
   local out = {}
   local before = cbngx.stats()
   for _, name in ipairs(cases) do
@@ -301,6 +302,9 @@ local raw = {
   bad_chunk = "HTTP/1.1 200 OK\r\n" .. JSON .. "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
   short_body = "HTTP/1.1 200 OK\r\n" .. JSON .. "Content-Length: 50\r\n\r\n{\"short\":",
   head_only = "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+  bad_status = "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+  long_header = "HTTP/1.1 200 OK\r\nX-Long: " .. string.rep("h", 70000) .. "\r\n\r\n",
+  bad_length = "HTTP/1.1 200 OK\r\n" .. JSON .. "Content-Length: -5\r\n\r\n",
 }
 
 -- Fix the Content-Length of the `length` and `interim` cases to their bodies.
