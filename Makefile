@@ -91,6 +91,7 @@ demo: deps-demo
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@./bench/run
 
 lint: deps-test

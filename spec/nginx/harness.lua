@@ -80,6 +80,33 @@ function Server:get(path, timeout)
   return res.status, ok and decoded or res.body, res.body
 end
 
+-- GET `path` back to back on one kept-alive connection (luasocket) until opts.stop(body)
+-- says so, opts.seconds pass, or opts.max requests were made (default 20000). Returns
+-- the number of answers and the seconds it took.
+function Server:hammer(path, opts)
+  local socket = require "socket"
+  local conn = assert(socket.connect("127.0.0.1", self.port))
+  conn:settimeout(30)
+  local started, count = socket.gettime(), 0
+  local max, deadline = opts.max or 20000, opts.seconds and started + opts.seconds
+  local request = "GET " .. path .. " HTTP/1.1\r\nHost: spec\r\n\r\n"
+  while count < max and not (deadline and socket.gettime() >= deadline) do
+    assert(conn:send(request))
+    local length
+    repeat
+      local line = assert(conn:receive("*l"))
+      length = tonumber(line:lower():match("^content%-length:%s*(%d+)")) or length
+    until line == ""
+    local body = length and assert(conn:receive(length)) or ""
+    count = count + 1
+    if opts.stop and opts.stop(body) then
+      break
+    end
+  end
+  conn:close()
+  return count, socket.gettime() - started
+end
+
 function Server:error_log()
   return read_file(self.dir .. "/error.log") or ""
 end

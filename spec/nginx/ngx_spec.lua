@@ -204,21 +204,9 @@ describe("cloudbase.functions in nginx", function()
     assert.equals(200, (srv:get("/t/probe_reset")))
     local slow = io.popen(("for i in 1 2 3 4 5 6 7 8; do curl -s --max-time 30 %s/t/slow?mode=%s"
                            .. " -o /dev/null -w '%%{http_code}\\n' & done; wait"):format(srv.url, mode))
-    local conn = assert(socket.connect("127.0.0.1", srv.port))
-    conn:settimeout(30)
-    local requests, finished = 0, 0
-    while finished < 8 and requests < 20000 do
-      assert(conn:send("GET /t/instant HTTP/1.1\r\nHost: x\r\n\r\n"))
-      local length
-      repeat
-        local line = assert(conn:receive("*l"))
-        length = tonumber(line:lower():match("^content%-length:%s*(%d+)")) or length
-      until line == ""
-      local body = length and assert(conn:receive(length)) or ""
-      finished = tonumber(body:match('"finished":(%d+)')) or finished
-      requests = requests + 1
-    end
-    conn:close()
+    local requests = srv:hammer("/t/instant", { stop = function(body)
+      return tonumber(body:match('"finished":(%d+)')) == 8
+    end })
     local codes = slow:read("*a")
     slow:close()
     local _, stats = srv:get("/t/probe")
