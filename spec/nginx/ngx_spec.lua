@@ -113,6 +113,17 @@ describe("cloudbase.functions in nginx", function()
     assert.equals(400, failed(r.plain_to_tls, "HTTP_ERROR").status) -- http:// to the TLS port
   end)
 
+  it("fails closed without lua_ssl_trusted_certificate: TLS_ERROR, never an unverified call", function()
+    local bare = harness.start({ settings = { gw_url = gw.url, gw_port = gw.port, tls_port = gw.tls_port,
+                                              closed_port = closed_port() } })
+    local status, r, raw = bare:get("/t/tls")
+    bare:stop()
+    assert.equals(200, status, raw)
+    failed(r.first, "TLS_ERROR")
+    failed(r.second, "TLS_ERROR")
+    assert.equals(0, r.reused)
+  end)
+
   it("runs invoke_all concurrently on light threads, results in order", function()
     gw:reset()
     local r = get("/t/invoke_all")
