@@ -38,6 +38,7 @@ function M.init(path)
     end
   end
   add(dir_of(config.path))
+  add(dir_of(debug.getinfo(1, "S").source:sub(2)))
   for _, env in pairs(config.envs) do
     for _, fn in pairs(env.functions) do
       add(dir_of(fn.file))
@@ -350,7 +351,7 @@ local function token_endpoint(env)
   -- A JSON object or a form (clients differ; the body says which). Failures
   -- answer in the auth API's OAuth2 form, which the official client reads.
   local params
-  if body:match("^%s*{") then
+  if body:match("^%s*[{%[]") then
     params = json.decode_object(body)
   elseif body ~= "" then
     params = ngx.decode_args(body, 100)
