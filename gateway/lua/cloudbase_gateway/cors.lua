@@ -19,10 +19,12 @@ end
 -- apply(cors_config) -> true when it answered a preflight.
 -- Otherwise records in ngx.ctx.cors the headers reply.send adds.
 function M.apply(cors)
-  local headers = ngx.req.get_headers(100)
-  local origin = headers["origin"]
-  local preflight = ngx.req.get_method() == "OPTIONS" and origin ~= nil
-    and headers["access-control-request-method"] ~= nil
+  local origin = ngx.var.http_origin
+  if not origin then
+    return false
+  end
+  local preflight = ngx.req.get_method() == "OPTIONS"
+    and ngx.var.http_access_control_request_method ~= nil
   if not cors or not allowed(cors, origin) then
     if preflight then
       ngx.status = 204

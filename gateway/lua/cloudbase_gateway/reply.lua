@@ -24,7 +24,9 @@ function M.request_id()
   if ctx.request_id then
     return ctx.request_id
   end
-  local sent = ngx.req.get_headers(100)["x-request-id"]
+  -- $http_x_request_id is cheap but shows one of several copies; the header
+  -- table tells a repeated header (a list) apart.
+  local sent = ngx.var.http_x_request_id and ngx.req.get_headers(100)["x-request-id"]
   if M.valid_client_id(sent) then
     ctx.request_id = sent
     return sent
