@@ -163,20 +163,34 @@ describe("gateway rate limits", function()
     end)
   end)
 
-  it("refuses invalid limits when nginx starts", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. gateway.quote(dir)))
-    local fh = assert(io.open(dir .. "/echo.lua", "w"))
-    fh:write("return function(event) return event end\n")
-    fh:close()
-    fh = assert(io.open(dir .. "/config.json", "w"))
-    fh:write('{"envs":{"e":{"api_keys":["k"],"functions":{"echo":{"file":"echo.lua",'
-      .. '"limits":{"concurrency":0}}}}}}')
-    fh:close()
-    local ok, err = pcall(gateway.start, { config = dir .. "/config.json" })
-    gateway.run("rm -rf " .. gateway.quote(dir))
-    assert.is_false(ok)
-    assert.matches("limits.concurrency must be a positive integer", err)
-  end)
+  -- Config mistakes in the new settings stop nginx from starting, with the reason.
+  local broken = {
+    { fn = '"limits":{"concurrency":0}', why = "limits.concurrency must be a positive integer" },
+    { fn = '"limits":{"rps":-1}', why = "limits.rps must be a positive number" },
+    { fn = '"limits":{"burst":3}', why = "limits.burst needs limits.rps" },
+    { fn = '"limits":{"rate":3}', why = 'unknown key "rate"' },
+    { top = '"cors":{"allow_origins":["http://localhost:5173/app"]},',
+      why = "is not an origin" },
+    { top = '"cors":{"allow_origins":["*"],"max_age":-1},',
+      why = "cors.max_age must be a non-negative integer" },
+  }
+  for _, case in ipairs(broken) do
+    it("refuses " .. (case.fn or case.top) .. " when nginx starts", function()
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. gateway.quote(dir)))
+      local fh = assert(io.open(dir .. "/echo.lua", "w"))
+      fh:write("return function(event) return event end\n")
+      fh:close()
+      fh = assert(io.open(dir .. "/config.json", "w"))
+      fh:write("{" .. (case.top or "") .. '"envs":{"e":{"api_keys":["k"],'
+        .. '"functions":{"echo":{"file":"echo.lua"' .. (case.fn and "," .. case.fn or "")
+        .. "}}}}}")
+      fh:close()
+      local ok, err = pcall(gateway.start, { config = dir .. "/config.json" })
+      gateway.run("rm -rf " .. gateway.quote(dir))
+      assert.is_false(ok)
+      assert.matches(case.why, err, 1, true)
+    end)
+  end
 end)

@@ -98,6 +98,14 @@ local function positive_number(value, what, default)
   return value
 end
 
+-- An optional integer >= min; `unit` ends the error message.
+local function integer_at_least(value, min, what, unit)
+  if value ~= nil and (type(value) ~= "number" or value < min or value % 1 ~= 0) then
+    fail("%s must be %s integer%s", what, min > 0 and "a positive" or "a non-negative", unit)
+  end
+  return value
+end
+
 -- limits = {rps =, burst =, concurrency =, retry_after =}: all optional.
 local function load_limits(raw, where)
   if raw == nil then
@@ -113,23 +121,15 @@ local function load_limits(raw, where)
   end
   local limits = {
     rps = positive_number(raw.rps, where .. ".limits.rps", nil),
-    concurrency = raw.concurrency,
+    concurrency = integer_at_least(raw.concurrency, 1, where .. ".limits.concurrency", ""),
+    retry_after = integer_at_least(raw.retry_after, 0, where .. ".limits.retry_after",
+      " (seconds)"),
   }
-  if limits.concurrency ~= nil and (type(limits.concurrency) ~= "number"
-      or limits.concurrency < 1 or limits.concurrency % 1 ~= 0) then
-    fail("%s.limits.concurrency must be a positive integer", where)
-  end
   limits.burst = positive_number(raw.burst, where .. ".limits.burst", nil)
   if limits.burst and not limits.rps then
     fail("%s.limits.burst needs limits.rps", where)
   end
   limits.burst = limits.burst or (limits.rps and math.max(1, limits.rps))
-  local retry_after = raw.retry_after
-  if retry_after ~= nil and (type(retry_after) ~= "number" or retry_after < 0
-      or retry_after % 1 ~= 0) then
-    fail("%s.limits.retry_after must be a non-negative integer (seconds)", where)
-  end
-  limits.retry_after = retry_after
   if not limits.rps and not limits.concurrency then
     return nil
   end
@@ -163,10 +163,7 @@ local function load_cors(raw)
   end
   local headers = raw.allow_headers and list_of_strings(raw.allow_headers, "cors.allow_headers")
     or DEFAULT_CORS_HEADERS
-  local max_age = raw.max_age or 600
-  if type(max_age) ~= "number" or max_age < 0 or max_age % 1 ~= 0 then
-    fail("cors.max_age must be a non-negative integer (seconds)")
-  end
+  local max_age = integer_at_least(raw.max_age, 0, "cors.max_age", " (seconds)") or 600
   if raw.allow_credentials ~= nil and type(raw.allow_credentials) ~= "boolean" then
     fail("cors.allow_credentials must be true or false")
   end
