@@ -31,7 +31,7 @@ MODULE = $(BUILD)/cloudbase/functions.so
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs
 DEPS_BENCH = wrk procps
 # The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
 # libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
