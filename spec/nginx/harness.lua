@@ -16,7 +16,7 @@ local cjson = require "cjson"
 local M = {}
 
 local root = gateway.root
-local quote, run, read_file = gateway.quote, gateway.run, gateway.read_file
+local quote, run, read_file, write = gateway.quote, gateway.run, gateway.read_file, gateway.write_file
 
 -- The build directory of the LuaJIT module (make LUA_PKG=luajit BUILD=build-jit).
 M.module_dir = os.getenv("NGINX_MODULE_BUILD") or (root .. "/build-jit")
@@ -28,12 +28,6 @@ function M.available()
     f:close()
   end
   return f ~= nil, M.module_dir .. "/cloudbase/functions.so is missing: make LUA_PKG=luajit BUILD=build-jit"
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
 end
 
 -- load_module lines unless the binary has ngx_lua built in (OpenResty).
