@@ -12,6 +12,9 @@
 local functions = require "cloudbase.functions"
 
 local ngx = ngx
+if type(ngx) ~= "table" or type(ngx.socket) ~= "table" then
+  error("cloudbase.functions.ngx runs inside OpenResty / ngx_lua only: elsewhere use cloudbase.functions", 2)
+end
 local tcp = ngx.socket.tcp
 local concat, insert = table.concat, table.insert
 local floor, min = math.floor, math.min
@@ -198,7 +201,7 @@ local function read_head(rd, fail)
     local headers, budget = {}, MAX_HEADER_BYTES
     while true do
       line, err = rd.line(budget)
-      if err == "line too long" then
+      if err == "line too long" or (line and #line > budget) then
         return nil, "RESPONSE_TOO_LARGE", ("response headers are over %d bytes"):format(MAX_HEADER_BYTES)
       elseif not line then
         return fail("reading headers from", err)

@@ -224,6 +224,30 @@ function T.resty_http()
   }
 end
 
+-- cbngx.new's own options and the functions.new options it refuses.
+function T.options()
+  local function refused(opts)
+    local ok, got = pcall(cbngx.new, opts)
+    if ok then
+      got:close()
+      return { ok = true }
+    end
+    return { ok = false, error = plain(got) }
+  end
+  return {
+    ca_file = refused({ base_url = S.gw_url, ca_file = "/etc/ssl/certs/ca-certificates.crt" }),
+    proxy = refused({ base_url = S.gw_url, proxy = "http://proxy:3128" }),
+    transport = refused({ base_url = S.gw_url, transport = function() end }),
+    h2c = refused({ base_url = S.gw_url, http2 = "prior-knowledge" }),
+    pool_size = refused({ base_url = S.gw_url, pool_size = 0 }),
+    keepalive_timeout = refused({ base_url = S.gw_url, keepalive_timeout = "60" }),
+    resolve = refused({ base_url = S.gw_url, resolve = { "no-port" } }),
+    unknown = refused({ base_url = S.gw_url, colour = "red" }),
+    not_a_table = refused("http://x"),
+    fine = refused({ base_url = S.gw_url, pool_size = 2, keepalive_timeout = 0.5, http2 = false }),
+  }
+end
+
 -- The fake gateway (this nginx itself) for framing cases.
 function T.framing()
   local client = cbngx.new({ base_url = "http://127.0.0.1:" .. S.own_port, timeout = 2,
