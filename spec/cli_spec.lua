@@ -304,6 +304,10 @@ describe("cloudbase-fn", function()
         local id = gw:invocations().entries[1].request_id
         assert.matches("^FUNCTION_INVOCATION_FAILED: function throws failed: .*boom %(status 500, "
           .. "request_id " .. id:gsub("%-", "%%-") .. "%)\n$", res.err)
+        res = run({ "invoke", "fault_malformed", "--raw" })
+        assert.equals(1, res.code)
+        assert.equals("", res.out)
+        assert.matches("^INVALID_RESPONSE: response body is not valid JSON", res.err)
         res = run({ "invoke", "nope" })
         assert.equals(1, res.code)
         assert.matches("^FUNCTION_NOT_FOUND: .* %(status 404, request_id [%w%-]+%)\n$", res.err)
@@ -497,6 +501,13 @@ describe("cloudbase-fn", function()
       assert.equals("HTTP_ERROR", row.error.code)
       assert.equals(502, row.error.status)
       assert.equals(5, row.line)
+      -- a 200 whose JSON body is broken is INVALID_RESPONSE, like the module's invoke
+      res = run({ "batch", "fault_malformed", "-" }, { stdin = "{}\n" })
+      assert.equals(4, res.code)
+      row = cjson.decode(res.out)
+      assert.equals("INVALID_RESPONSE", row.error.code)
+      assert.equals(200, row.error.status)
+      assert.equals(gw:invocations().entries[6].request_id, row.error.request_id)
     end)
 
     it("all ok: exit 0; the summary on stderr, no progress bar when it is not a terminal;"
@@ -555,6 +566,18 @@ describe("cloudbase-fn", function()
       assert.equals(4, code)
       assert.matches("\r\27%[K3000 done  %d+ calls/s  3 failed", shown)
       assert.is_false(has(shown, "ETA"))
+      -- rows on the same terminal start on a line of their own, never after the bar
+      shown = on_terminal(command({ "batch", "echo", input, "--base-url", gw.url, "--token",
+        API_KEY }))
+      local rows, clean = 0, 0
+      for before in shown:gmatch('([^\n]?[^\n]?[^\n]?)({"ok")') do
+        rows = rows + 1
+        if before == "" or before == "\27[K" then
+          clean = clean + 1
+        end
+      end
+      assert.equals(3000, rows)
+      assert.equals(rows, clean)
       -- --quiet: nothing at all
       shown = on_terminal(command({ "batch", "echo", input, "--base-url", gw.url, "--token",
         API_KEY, "--quiet" }) .. " >" .. q(out))
