@@ -21,6 +21,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR ?= $(PREFIX)/bin
 BUILD ?= build
 BUSTED ?= $(LUA) /usr/bin/busted
 
@@ -30,8 +31,8 @@ MODULE = $(BUILD)/cloudbase/functions.so
 
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
-DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs
+DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
 DEPS_BENCH = wrk procps
 # The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
 # libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
@@ -56,6 +57,9 @@ $(BUILD)/obj $(BUILD)/cloudbase:
 install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+	install -d $(DESTDIR)$(BINDIR)
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
+	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
 	install -d $(DESTDIR)$(INST_LUADIR)/cloudbase/functions
 	install -m 0644 lua/cloudbase/functions/ngx.lua $(DESTDIR)$(INST_LUADIR)/cloudbase/functions/ngx.lua
 
@@ -95,7 +99,7 @@ bench: deps-bench
 	@./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway lua
+	luacheck --quiet spec examples bench gateway lua bin/cloudbase-fn
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
