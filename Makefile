@@ -20,6 +20,8 @@ LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR ?= $(PREFIX)/bin
 BUILD ?= build
 BUSTED ?= $(LUA) /usr/bin/busted
 
@@ -29,14 +31,18 @@ MODULE = $(BUILD)/cloudbase/functions.so
 
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
-DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales
+DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
 DEPS_BENCH = wrk procps
 DEPS_FUZZ = clang libclang-rt-14-dev
+# The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
+# libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
+DEPS_NGINX = libluajit2-5.1-dev
+NGINX_BUILD ?= build-jit
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
-.PHONY: all install rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+.PHONY: all install nginx-module rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
 .PHONY: fuzz fuzz-build fuzz-smoke soak deps-fuzz
 
 all: $(MODULE)
@@ -53,6 +59,15 @@ $(BUILD)/obj $(BUILD)/cloudbase:
 install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+	install -d $(DESTDIR)$(BINDIR)
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
+	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
+	install -d $(DESTDIR)$(INST_LUADIR)/cloudbase/functions
+	install -m 0644 lua/cloudbase/functions/ngx.lua $(DESTDIR)$(INST_LUADIR)/cloudbase/functions/ngx.lua
+
+# The LuaJIT build that ngx_lua loads (the nginx spec suite, the OpenResty example).
+nginx-module:
+	@$(MAKE) --no-print-directory LUA_PKG=luajit BUILD=$(NGINX_BUILD) all
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 rock: deps-test
@@ -66,7 +81,7 @@ deps-build:
 deps-demo: deps-build
 	@./bin/install-deps $(DEPS_RUN)
 deps-test: deps-demo
-	@./bin/install-deps $(DEPS_TEST)
+	@./bin/install-deps $(DEPS_TEST) $(DEPS_NGINX)
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
 deps-fuzz: deps-build
@@ -75,6 +90,7 @@ deps-fuzz: deps-build
 # The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
 test: deps-test deps-fuzz
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@BUSTED="$(BUSTED)" ./spec/run
 
@@ -84,6 +100,7 @@ demo: deps-demo
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@./bench/run
 
 # 1M calls through invoke and 1M through invoke_all against a local gateway; fails when
@@ -93,7 +110,7 @@ soak: deps-test
 	@$(LUA) bench/soak.lua
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway fuzz
+	luacheck --quiet spec examples bench gateway lua bin/cloudbase-fn fuzz
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
@@ -139,4 +156,4 @@ fuzz-smoke: fuzz-build
 	@./fuzz/run $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) .rocks cloudbase src/*.o
+	rm -rf $(BUILD) $(NGINX_BUILD) build-asan $(FUZZ_BUILD) .rocks cloudbase src/*.o

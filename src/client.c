@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "invoke.h"
+#include "lua_methods.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -27,25 +28,29 @@ cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
 }
 
+static void free_string(cbf_client *c, char **s) {
+    if (*s) cbf_realloc(&c->alloc, *s, strlen(*s) + 1, 0);
+    *s = NULL;
+}
+
 void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         if (c->multi) curl_multi_remove_handle(c->multi, c->transfers[i]->easy);
         cbf_transfer_free(c->transfers[i]);
     }
-    free(c->transfers);
+    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
     c->transfers = NULL;
-    c->ntransfers = 0;
+    c->ntransfers = c->transfers_cap = 0;
     if (c->multi) curl_multi_cleanup(c->multi);
     c->multi = NULL;
     curl_slist_free_all(c->resolve);
     c->resolve = NULL;
-    free(c->base_url);
-    free(c->qualifier);
-    free(c->ca_file);
-    free(c->ca_path);
-    free(c->proxy);
-    c->base_url = c->qualifier = c->ca_file = c->ca_path = c->proxy = NULL;
+    free_string(c, &c->base_url);
+    free_string(c, &c->qualifier);
+    free_string(c, &c->ca_file);
+    free_string(c, &c->ca_path);
+    free_string(c, &c->proxy);
 }
 
 static int client_gc(lua_State *L) {
@@ -80,11 +85,24 @@ static int bad_option(lua_State *L, const char *fmt, const char *name) {
     return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
 }
 
-static char *dup_or_raise(lua_State *L, const char *s) {
+/* A copy of s from the client's allocator; its size is strlen + 1 (free_string). */
+static char *dup_or_raise(lua_State *L, cbf_client *c, const char *s) {
     size_t len = strlen(s);
-    char *copy = malloc(len + 1);
+    char *copy = cbf_realloc(&c->alloc, NULL, 0, len + 1);
     if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
     memcpy(copy, s, len + 1);
+    return copy;
+}
+
+/* The base URL without trailing slashes, as a copy of its own size. */
+static char *dup_base_url(lua_State *L, cbf_client *c, const char *url) {
+    size_t n = strlen(url);
+    char *copy;
+    while (n > 0 && url[n - 1] == '/') n--;
+    copy = cbf_realloc(&c->alloc, NULL, 0, n + 1);
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+    memcpy(copy, url, n);
+    copy[n] = '\0';
     return copy;
 }
 
@@ -161,7 +179,7 @@ static void check_base_url(lua_State *L, const char *url) {
     if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
 }
 
-static char *base_url_from_env(lua_State *L, const char *env, int intl) {
+static char *base_url_from_env(lua_State *L, cbf_client *c, const char *env, int intl) {
     char url[160];
     size_t i, len = strlen(env);
     if (len == 0 || len > 100) bad_option(L, "%s must be 1 to 100 characters", "env");
@@ -169,7 +187,7 @@ static char *base_url_from_env(lua_State *L, const char *env, int intl) {
         if (!isalnum((unsigned char)env[i]) && env[i] != '-')
             bad_option(L, "%s may hold only letters, digits and '-'", "env");
     snprintf(url, sizeof url, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
-    return dup_or_raise(L, url);
+    return dup_or_raise(L, c, url);
 }
 
 /* Lua-side settings live in the client's uservalue table. */
@@ -264,6 +282,7 @@ static int client_new(lua_State *L) {
 
     c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
+    c->alloc = cbf_alloc_of(L);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
     uv = lua_gettop(L);
@@ -274,27 +293,23 @@ static int client_new(lua_State *L) {
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
     if (url) {
         check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
+        c->base_url = dup_base_url(L, c, url);
     } else if (env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
     } else if ((url = getenv("CLOUDBASE_BASE_URL")) != NULL && *url) {
         check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
+        c->base_url = dup_base_url(L, c, url);
     } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
     } else {
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
     }
     lua_pop(L, 1);
-    {
-        size_t n = strlen(c->base_url);
-        while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
-    }
 
-    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, s);
+    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, c, s);
     c->timeout = seconds_option(L, opts, "timeout", DEFAULT_TIMEOUT);
     c->connect_timeout = seconds_option(L, opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
     c->max_response_size = size_option(L, opts, "max_response_size", DEFAULT_MAX_RESPONSE);
@@ -322,6 +337,7 @@ void cbf_client_open(lua_State *L) {
         lua_newtable(L);
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
+        cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

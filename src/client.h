@@ -45,6 +45,7 @@ typedef struct {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all) */
+    cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
     int active; /* in use by a call (attached to the multi handle for invoke_all) */
     const void *owner; /* the call that claimed it (see guarded() in invoke.c) */
 } cbf_transfer;
@@ -53,8 +54,10 @@ typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_htt
 
 typedef struct {
     CURLM *multi;
+    cbf_alloc alloc;          /* the Lua state's: every allocation of the client */
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
+    size_t transfers_cap; /* entries allocated in `transfers` */
     char *base_url;  /* no trailing slash */
     char *qualifier; /* default X-Qualifier, or NULL */
     char *ca_file;

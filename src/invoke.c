@@ -99,9 +99,10 @@ static int guarded(lua_State *L, lua_CFunction body, int raise) {
 static int ensure_transfers(cbf_client *c, size_t n) {
     cbf_transfer **grown;
     if (c->ntransfers >= n) return 0;
-    grown = realloc(c->transfers, n * sizeof *grown);
+    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
     if (!grown) return -1;
     c->transfers = grown;
+    c->transfers_cap = n;
     while (c->ntransfers < n) {
         cbf_transfer *t = cbf_transfer_new(c);
         if (!t) return -1;
@@ -150,20 +151,6 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     return rc;
 }
 
-static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
-    cbf_response r;
-    int base = lua_gettop(L);
-    if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
-    if (cbf_response_finish(L, uv, &r)) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-        return -1;
-    }
-    lua_replace(L, base + 2);
-    lua_replace(L, base + 1);
-    return 0;
-}
-
 /* Push the call's credential (cbf_request_token); the token function may have closed
  * the client, which fails the call. Returns 0, or -1 with an error pushed. */
 static int call_token(lua_State *L, cbf_client *c, int uv) {
@@ -177,9 +164,10 @@ static int call_token(lua_State *L, cbf_client *c, int uv) {
     return 0;
 }
 
-/* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
+/* One call end to end through libcurl (a client with a Lua transport calls through the
+ * Lua methods of lua_methods.c instead). Pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
-    int base = lua_gettop(L), token, transport, rc;
+    int base = lua_gettop(L), token, rc;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
@@ -193,15 +181,11 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         lua_replace(L, token);
         return -1;
     }
-    /* Lua code still runs below (a user codec, a transport): a nested call on this
-     * client must take another transfer, not this one. */
+    /* Lua code still runs below (a user codec): a nested call on this client must
+     * take another transfer, not this one. */
     claim(c, t);
-    lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
-    transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
-    } else if (!lua_isnil(L, transport)) {
-        rc = finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
         CURLcode setup = cbf_transfer_setup(t);
         if (setup != CURLE_OK) {
@@ -219,12 +203,8 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         }
     }
     t->active = 0;
-    /* move the outcome down over the token and transport slots */
-    {
-        int n = rc == 0 ? 2 : 1, i;
-        for (i = 0; i < n; i++) lua_replace(L, base + n - i);
-        lua_settop(L, base + n);
-    }
+    t->owner = NULL;
+    lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
 
@@ -252,15 +232,12 @@ static int client_try_invoke(lua_State *L) { return guarded(L, invoke_body, 0); 
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
-/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
- * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int prepare_body(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    cbf_call_args a;
+/* Build the request table for the call in `a` (under the guard, which takes the
+ * transfer back): returns 1 with it pushed, or 2 with `nil, err` pushed. */
+static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int token;
-    method_args(L, &a);
-    if (call_token(L, c, a.uv)) return nil_err(L);
+    if (call_token(L, c, a->uv)) return nil_err(L);
     token = lua_gettop(L);
     t = idle_transfer(c);
     if (!t) {
@@ -268,11 +245,23 @@ static int prepare_body(lua_State *L) {
         return nil_err(L);
     }
     claim(c, t);
-    if (cbf_request_build(L, c, &a, token, &t->req)) return nil_err(L);
+    if (cbf_request_build(L, c, a, token, &t->req)) return nil_err(L);
     cbf_request_push(L, &t->req);
+    /* so a transport can stop reading a body early (the ngx transport does) */
+    lua_pushinteger(L, (lua_Integer)c->max_response_size);
+    lua_setfield(L, -2, "max_response_size");
     return 1;
 }
 
+static int prepare_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    cbf_call_args a;
+    method_args(L, &a);
+    return prepare_args(L, c, &a);
+}
+
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
 static int client_prepare(lua_State *L) { return guarded(L, prepare_body, 0); }
 
 /* client:process(response) -> result, info | nil, err, for a response table
@@ -299,7 +288,7 @@ static int client_process(lua_State *L) { return guarded(L, process_body, 0); }
 /* ---- invoke_all ------------------------------------------------------------ */
 
 /* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
-enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TRANSPORT, ALL_TOP = ALL_TRANSPORT };
+enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TOP = ALL_RESULTS };
 
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
  * { ok = false, error = } from an error on top. */
@@ -344,31 +333,6 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     a->uv = ALL_UV;
     a->opts_is_call = 1;
     return 0;
-}
-
-/* Sequential path for a Lua transport: it may be a cosocket client that cannot be
- * driven from a C event loop. */
-static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
-    lua_Integer i;
-    for (i = 1; i <= n; i++) {
-        cbf_call_args a;
-        int ok;
-        if (call_args(L, i, &a) == 0) {
-            ok = run_one(L, c, &a) == 0;
-            if (ok) {
-                lua_replace(L, ALL_TOP + 2);
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 2);
-            } else {
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 1);
-            }
-        } else {
-            ok = 0;
-        }
-        store_outcome(L, i, ok);
-        lua_settop(L, ALL_TOP);
-    }
 }
 
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
@@ -460,12 +424,6 @@ static int invoke_all_body(lua_State *L) {
     n = (lua_Integer)lua_rawlen(L, ALL_CALLS);
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
-    lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
-    if (!lua_isnil(L, ALL_TRANSPORT)) {
-        all_through_lua(L, c, n);
-        lua_settop(L, ALL_RESULTS);
-        return 1;
-    }
     if (conc > n) conc = n > 0 ? n : 1;
     if (ensure_transfers(c, (size_t)conc))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
@@ -477,7 +435,6 @@ static int invoke_all_body(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    lua_pushvalue(L, ALL_TRANSPORT);
     /* A raise inside is the guard's to clean up: it detaches the transfers. */
     c->running = 1;
     lua_call(L, ALL_TOP, 0);
@@ -487,6 +444,44 @@ static int invoke_all_body(lua_State *L) {
 }
 
 static int client_invoke_all(lua_State *L) { return guarded(L, invoke_all_body, 1); }
+
+/* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
+
+static int plan_all_body(lua_State *L) {
+    lua_Integer conc;
+    lua_settop(L, 3);
+    if (!lua_istable(L, ALL_CALLS))
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
+    conc = concurrency_option(L);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, ALL_CALLS));
+    lua_pushinteger(L, conc);
+    return 2;
+}
+
+/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
+int cbf_invoke_plan_all(lua_State *L) { return guarded(L, plan_all_body, 1); }
+
+static int prepare_call_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, ALL_CLIENT);
+    cbf_call_args a;
+    lua_Integer i = luaL_checkinteger(L, 3);
+    lua_settop(L, 3);
+    cbf_getuservalue(L, ALL_CLIENT); /* ALL_UV */
+    if (c->closed) { /* by an earlier call's token or transport function */
+        lua_pushnil(L);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
+        return 2;
+    }
+    if (call_args(L, i, &a) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return prepare_args(L, c, &a);
+}
+
+/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
+int cbf_invoke_prepare_call(lua_State *L) { return guarded(L, prepare_call_body, 0); }
 
 void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},

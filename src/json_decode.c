@@ -8,8 +8,8 @@
  *   integers, -9223372036854775808 included; larger ones become floats (the
  *   nearest double), as do all other numbers (correctly rounded: exact
  *   arithmetic when the digits allow it, else strtod with the C locale's
- *   decimal point swapped in). Beyond the double range they become +-inf,
- *   as with strtod; encode refuses those.
+ *   decimal point swapped in). Beyond the double range they are an error
+ *   (strtod would give +-inf, which encode refuses).
  * - Strings are validated as UTF-8; \u escapes (surrogate pairs too, and
  *   \u0000) are decoded; plain runs are pushed straight from the input.
  * - null is the NULL light userdata (functions.null, == cjson.null); an empty
@@ -18,6 +18,7 @@
  * Errors fill `err` ("unexpected character 'x' at byte 7", byte positions
  * count from 1) and leave the Lua stack as it was. */
 #include "json.h"
+#include "json_internal.h"
 
 #include <float.h>
 #include <locale.h>
@@ -25,6 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void cbf_json_push_array_mt(lua_State *L) {
+    if (luaL_newmetatable(L, CBF_JSON_ARRAY_MT)) {
+        lua_pushliteral(L, CBF_JSON_ARRAY_MT);
+        lua_setfield(L, -2, "__name");
+    }
+}
 
 typedef struct {
     lua_State *L;

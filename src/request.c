@@ -33,11 +33,11 @@ static int out_of_memory(lua_State *L) {
     return -1;
 }
 
-void cbf_request_init(cbf_request *req) {
+void cbf_request_init(cbf_request *req, cbf_alloc alloc) {
     memset(req, 0, sizeof *req);
-    cbf_buffer_init(&req->url);
-    cbf_buffer_init(&req->headers);
-    cbf_buffer_init(&req->body);
+    cbf_buffer_init(&req->url, alloc);
+    cbf_buffer_init(&req->headers, alloc);
+    cbf_buffer_init(&req->body, alloc);
 }
 
 void cbf_request_free(cbf_request *req) {

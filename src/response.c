@@ -73,12 +73,14 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
     int top = lua_gettop(L);
     if (r->body_len > 0 && decode_body(L, uv, r->body, r->body_len) == 0 &&
         lua_istable(L, -1)) {
-        cbf_rawfield(L, -1, "code");
+        /* Not raw: a user codec may decode to a proxy table (the CLI's keeps the
+         * text and reads through __index); a raise here is the method guard's. */
+        lua_getfield(L, -1, "code");
         if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
             const char *code = lua_tostring(L, -1), *message, *id;
-            cbf_rawfield(L, -2, "message");
+            lua_getfield(L, -2, "message");
             message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
-            cbf_rawfield(L, -3, "requestId");
+            lua_getfield(L, -3, "requestId");
             id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : request_id;
             cbf_error_push(L, code, message, r->status, id, NULL, 0);
             lua_replace(L, top + 1);

@@ -24,16 +24,7 @@ describe("`<close>` on the client from inside its callbacks", function()
   end
 
   local server
-
-  lazy_setup(function()
-    server = hostile.start()
-  end)
-
-  lazy_teardown(function()
-    if server then
-      server:stop()
-    end
-  end)
+  hostile.for_describe(function(s) server = s end)
 
   local function is_closed(client)
     local result, err = client:try_invoke("ok", {})

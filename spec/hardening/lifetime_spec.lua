@@ -15,16 +15,7 @@ end
 
 describe("client lifetime", function()
   local server
-
-  lazy_setup(function()
-    server = hostile.start()
-  end)
-
-  lazy_teardown(function()
-    if server then
-      server:stop()
-    end
-  end)
+  hostile.for_describe(function(s) server = s end)
 
   local function new(opts)
     opts = opts or {}
