@@ -17,8 +17,7 @@ void cbf_transfer_clear(cbf_transfer *t);
 void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm);
 /* The module's error code and a message for a failed transfer. */
 const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size);
-/* Run the multi handle until at least one transfer finishes (or `wait_ms` passes);
- * finished transfers get done = 1 and leave the multi. Returns how many finished. */
-int cbf_multi_step(CURLM *multi, int wait_ms);
+/* The loop reports that `easy` (a transfer's handle) finished: done = 1. */
+void cbf_transfer_finished(CURL *easy, CURLcode result);
 
 #endif
