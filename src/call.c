@@ -62,7 +62,7 @@ static void store(lua_State *L, int idx, int ok) {
 }
 
 static void store_cancelled(lua_State *L, int idx, const char *why) {
-    cbf_error_push(L, "CANCELLED", why, 0, NULL, NULL, 0);
+    cbf_error_push(L, CBF_E_CANCELLED, why, 0, NULL, NULL, 0);
     store(L, idx, 0);
 }
 
@@ -178,7 +178,7 @@ static int wait_ms_arg(lua_State *L, int idx) {
     double wait = 0;
     if (!lua_isnoneornil(L, idx)) {
         if (lua_type(L, idx) != LUA_TNUMBER || !(lua_tonumber(L, idx) >= 0) || lua_tonumber(L, idx) >= MAX_WAIT)
-            cbf_error_raise(L, "INVALID_ARGUMENT", "poll's wait must be a number of seconds, 0 or more");
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "poll's wait must be a number of seconds, 0 or more");
         wait = lua_tonumber(L, idx);
     }
     return wait * 1000 > 2147483647.0 ? 2147483647 : (int)(wait * 1000);
@@ -199,7 +199,7 @@ static int start_common(lua_State *L, int raise) {
     if (lua_istable(L, a.opts)) lua_getfield(L, a.opts, "on_done");
     else lua_pushnil(L);
     if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
-        cbf_error_push(L, "INVALID_ARGUMENT", "on_done must be a function(call)", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
         if (raise) return lua_error(L);
         lua_pushnil(L);
         lua_insert(L, -2);
@@ -225,7 +225,7 @@ static int start_common(lua_State *L, int raise) {
     cbf_client_call_begin(c);
     rc = cbf_invoke_token(L, c, UV);
     if (rc == 0 && (t = cbf_client_idle_transfer(c)) == NULL) {
-        cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a transfer", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         rc = -1;
     }
     if (rc == 0) {
@@ -238,7 +238,7 @@ static int start_common(lua_State *L, int raise) {
              * reports through poll like any other. */
             store(L, CALL, cbf_invoke_finish_lua(L, UV, TRANSPORT, &t->req, c->max_response_size) == 0);
         } else if (c->closed) {
-            cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed while the call was built", 0,
+            cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
                            NULL, NULL, 0);
             rc = -1;
         } else if (cbf_invoke_attach(L, c, t) == 0) {
@@ -295,7 +295,7 @@ static int client_watch(lua_State *L) {
     cbf_client *c = cbf_client_check_open(L);
     const cbf_watch_change *ch;
     int n = cbf_loop_changes(c->loop, &ch), i;
-    if (n < 0) return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for the watch list");
+    if (n < 0) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the watch list");
     lua_createtable(L, n, 0);
     for (i = 0; i < n; i++) {
         lua_createtable(L, 0, 2);
@@ -323,14 +323,14 @@ static int client_socket_action(lua_State *L) {
     int fd = -1, events = 0;
     if (!lua_isnoneornil(L, 2)) {
         if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 0 || lua_tointeger(L, 2) > 2147483647)
-            return cbf_error_raise(L, "INVALID_ARGUMENT", "socket_action's fd must be a file descriptor");
+            return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "socket_action's fd must be a file descriptor");
         fd = (int)lua_tointeger(L, 2);
         if (!lua_isnoneornil(L, 3)) {
             const char *e = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
             for (events = 1; events < 4 && strcmp(e, event_names[events]) != 0; events++) {
             }
             if (events == 4)
-                return cbf_error_raise(L, "INVALID_ARGUMENT", "socket_action's events must be \"r\", \"w\" or \"rw\"");
+                return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "socket_action's events must be \"r\", \"w\" or \"rw\"");
         }
     }
     lua_settop(L, 1);
@@ -380,7 +380,7 @@ static void wait_settled(lua_State *L) {
         cbf_getuservalue(L, 1);
         lua_getfield(L, -1, "client");
         if (k->client->running)
-            cbf_error_raise(L, "INVALID_ARGUMENT",
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
                             "the client is busy: a token or transport function waited on a call");
         drive(L, lua_gettop(L), WAIT_SLICE_MS);
         lua_pop(L, 2);
