@@ -9,6 +9,7 @@
 #include "buffer.h"
 #include "compat.h"
 #include "loop.h"
+#include "request_id.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -31,6 +32,7 @@ typedef struct {
     int has_body;
     double timeout;         /* seconds */
     double connect_timeout; /* seconds */
+    char request_id[CBF_REQUEST_ID_MAX + 1]; /* the X-Request-Id sent; "" before build */
 } cbf_request;
 
 /* One call in flight on the libcurl transport. */

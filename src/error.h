@@ -12,6 +12,9 @@
  * may be NULL. Never includes credentials: callers pass only what is safe to show. */
 void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
                     const char *request_id, const char *body, size_t body_len);
+/* Give the error table at idx this request id unless it has one (the id sent, for
+ * errors without a response). A NULL or empty id changes nothing. */
+void cbf_error_default_request_id(lua_State *L, int idx, const char *request_id);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

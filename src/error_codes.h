@@ -21,7 +21,9 @@
     X(TRANSPORT_ERROR, "a Lua transport raised or returned something not a response")       \
     X(OUT_OF_MEMORY, "an allocation failed")                                                \
     X(DECODE_ERROR, "functions.json.decode was given invalid JSON")                         \
-    X(CANCELLED, "a started call was cancelled, or its client closed, before it finished")
+    X(CANCELLED, "a started call was cancelled, or its client closed, before it finished") \
+    X(RANDOM_UNAVAILABLE, "the OS random source failed, so no request id could be made; "  \
+                          "nothing is sent")
 
 #define CBF_DECLARE_ERROR_CODE(name, meaning) extern const char CBF_E_##name[];
 CBF_ERROR_CODES(CBF_DECLARE_ERROR_CODE)

@@ -30,7 +30,7 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
         char msg[CURL_ERROR_SIZE + 64];
         const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
-        cbf_error_push(L, code, msg, status, id, NULL, 0);
+        cbf_error_push(L, code, msg, status, id ? id : t->req.request_id, NULL, 0);
         lua_replace(L, record);
         lua_settop(L, record);
         rc = -1;
@@ -40,6 +40,7 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
         r.body_len = t->resp_body.len;
         r.headers = record;
         r.elapsed = tm.total;
+        r.sent_id = t->req.request_id;
         rc = cbf_response_finish(L, uv, &r);
         lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
         lua_settop(L, record + (rc == 0 ? 1 : 0));
@@ -51,7 +52,11 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
 int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
     cbf_response r;
     int base = lua_gettop(L);
-    if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
+    if (cbf_lua_transport_call(L, transport, req, max, &r)) {
+        cbf_error_default_request_id(L, -1, req->request_id);
+        return -1;
+    }
+    r.sent_id = req->request_id;
     if (cbf_response_finish(L, uv, &r)) {
         lua_replace(L, base + 1);
         lua_settop(L, base + 1);

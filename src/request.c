@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "request_id.h"
 #include "wire.h"
 
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
@@ -119,16 +120,21 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
     return 0;
 }
 
-/* A header with this name was already added (case-insensitive). */
-static int header_present(const cbf_buffer *h, const char *name) {
+/* The value of the header `name` already added (case-insensitive), or NULL. */
+static const char *header_value(const cbf_buffer *h, const char *name) {
     size_t nlen = strlen(name), pos = 0;
     while (pos < h->len) {
         const char *entry = h->data + pos;
         size_t elen = strlen(entry);
-        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0) return 1;
+        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0)
+            return entry + nlen + 1 + strspn(entry + nlen + 1, " \t");
         pos += elen + 1;
     }
-    return 0;
+    return NULL;
+}
+
+static int header_present(const cbf_buffer *h, const char *name) {
+    return header_value(h, name) != NULL;
 }
 
 static int add_header(cbf_buffer *h, const char *name, const char *value, size_t vlen) {
@@ -522,6 +528,26 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
     return 0;
 }
 
+/* The call's X-Request-Id: the caller's (client or call headers, any case), else a
+ * fresh UUID added to the headers. Kept in req for info and errors. */
+static int request_id(lua_State *L, cbf_buffer *h, cbf_request *req) {
+    const char *given = header_value(h, "X-Request-Id");
+    if (given) {
+        size_t len = strlen(given);
+        if (len > CBF_REQUEST_ID_MAX) len = CBF_REQUEST_ID_MAX;
+        memcpy(req->request_id, given, len);
+        req->request_id[len] = '\0';
+        return 0;
+    }
+    if (cbf_request_id_new(req->request_id)) {
+        cbf_error_push(L, CBF_E_RANDOM_UNAVAILABLE,
+                       "the OS random source failed: no request id could be made", 0, NULL, NULL, 0);
+        return -1;
+    }
+    if (add_header(h, "X-Request-Id", req->request_id, CBF_UUID_LEN)) return out_of_memory(L);
+    return 0;
+}
+
 static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
                          int token, cbf_request *req) {
     cbf_buffer *h = &req->headers;
@@ -538,6 +564,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     lua_getfield(L, a->uv, CBF_UV_HEADERS);
     rc |= add_header_table(h, L, lua_gettop(L));
     lua_pop(L, 1);
+    if (rc == 0 && request_id(L, h, req)) return -1;
 
     opt(L, a->opts, "qualifier");
     if (!lua_isnil(L, -1)) {
@@ -593,6 +620,7 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     cbf_buffer_reset(&req->url, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->headers, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->body, CBF_BUFFER_KEEP);
+    req->request_id[0] = '\0';
     if (lua_type(L, a->name) != LUA_TSTRING)
         return invalid(L, "function name must be a string");
     name = lua_tolstring(L, a->name, &nlen);

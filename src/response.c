@@ -97,6 +97,11 @@ static int finish(lua_State *L, int uv, const cbf_response *r) {
     const char *request_id = cbf_info_header(L, r->headers, "x-request-id");
     const char *content_type = cbf_info_header(L, r->headers, "content-type");
     char mt[128];
+    if (!request_id && r->sent_id && *r->sent_id) {
+        lua_pushstring(L, r->sent_id);
+        lua_replace(L, id_slot);
+        request_id = lua_tostring(L, id_slot);
+    }
     if (r->status < 200 || r->status > 299) return push_http_failure(L, uv, r, request_id);
     media_type(content_type ? content_type : "", mt, sizeof mt);
     if (r->body_len == 0) {

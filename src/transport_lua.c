@@ -36,6 +36,8 @@ void cbf_request_push(lua_State *L, const cbf_request *req) {
     lua_setfield(L, -2, "timeout");
     lua_pushnumber(L, req->connect_timeout);
     lua_setfield(L, -2, "connect_timeout");
+    lua_pushstring(L, req->request_id);
+    lua_setfield(L, -2, "request_id");
 }
 
 static double now(void) {
@@ -136,6 +138,7 @@ int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, cons
     }
     r->headers = lua_gettop(L) - 1;
     r->elapsed = -1;
+    r->sent_id = NULL;
     return 0;
 }
 
