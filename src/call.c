@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hooks.h"
 #include "invoke.h"
 #include "loop.h"
 #include "request.h"
@@ -86,6 +87,7 @@ static void settle(lua_State *L, int idx) {
     uv = lua_gettop(L);
     cbf_client_call_begin(c);
     ok = cbf_invoke_finish_curl(L, uv, t) == 0;
+    cbf_hooks_response(L, uv, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
     t->active = 0;
     cbf_client_call_end(c);
     lua_remove(L, uv);
@@ -241,7 +243,7 @@ static int start_common(lua_State *L, int raise) {
             cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
                            NULL, NULL, 0);
             rc = -1;
-        } else if (cbf_invoke_attach(L, c, t) == 0) {
+        } else if (cbf_invoke_start(L, c, UV, t, NULL) == 0) { /* started calls are not retried */
             t->started = k;
             k->transfer = t;
             t = NULL;

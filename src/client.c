@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "error.h"
+#include "hooks.h"
 #include "invoke.h"
 #include "request.h"
 #include "transport_curl.h"
@@ -22,7 +23,7 @@ static const char *const known_options[] = {
     "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   NULL};
+    "http2",   "retry",     "on_request", "on_response", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -257,6 +258,14 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
         if (!ok) bad_option(L, "%s must be a codec table with encode and decode", "json");
     }
     lua_setfield(L, uv, CBF_UV_JSON);
+    cbf_hooks_read(L, opts, uv);
+}
+
+static void retry_option(lua_State *L, int opts, cbf_client *c) {
+    static const cbf_retry_policy none = {1, 0, 0};
+    raw_field(L, opts, "retry");
+    if (cbf_retry_policy_read(L, -1, "retry", &none, &c->retry)) lua_error(L);
+    lua_pop(L, 1);
 }
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
@@ -350,6 +359,7 @@ static int client_new(lua_State *L) {
     c->max_request_size = size_option(L, opts, "max_request_size", DEFAULT_MAX_REQUEST);
     c->http_mode = http_mode_option(L, opts);
     parse_resolve(L, opts, c);
+    retry_option(L, opts, c);
     parse_lua_settings(L, opts, uv);
 
     c->loop = cbf_loop_new();

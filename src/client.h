@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "loop.h"
 #include "request_id.h"
+#include "retry.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -53,6 +54,7 @@ typedef struct {
     int call;   /* index of the call this transfer serves (invoke_all), else 0 */
     int active; /* taken by a call (invoke, invoke_all or a started call) */
     struct cbf_call *started; /* the client:start call it serves, or NULL */
+    cbf_retry_state retry;    /* the call's attempts (src/retry.c) */
 } cbf_transfer;
 
 typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
@@ -72,6 +74,8 @@ typedef struct {
     size_t max_response_size;
     size_t max_request_size;
     cbf_http_mode http_mode;
+    cbf_retry_policy retry; /* the client's retry option; attempts 1: none */
+    int hook_failed;        /* a hook raised once already (reported once) */
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hooks.h"
 #include "info.h"
 #include "request.h"
 #include "response.h"
@@ -24,6 +25,7 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     cbf_transfer_timings(t, &tm);
+    cbf_retry_note_transfer(&t->retry, t->result, t->attempts);
     cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
     record = lua_gettop(L);
     if (t->result != CURLE_OK) {
@@ -45,6 +47,7 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
         lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
         lua_settop(L, record + (rc == 0 ? 1 : 0));
     }
+    cbf_retry_mark(L, -1, &t->retry);
     cbf_transfer_clear(t);
     return rc;
 }
@@ -80,7 +83,10 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
 
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
     CURLcode setup = cbf_transfer_setup(t);
-    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) return 0;
+    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) {
+        t->retry.tries++;
+        return 0;
+    }
     cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                    setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
                    NULL, 0);
@@ -88,9 +94,62 @@ int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
     return -1;
 }
 
+int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
+                     const cbf_retry_policy *policy) {
+    cbf_retry_begin(&t->retry, policy, t->req.timeout);
+    cbf_hooks_request(L, uv, c, &t->req, 1);
+    return cbf_invoke_attach(L, c, t);
+}
+
+/* The retry policy of a call: its opts.retry over the client's. 0, or -1 with an
+ * error pushed. */
+static int call_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out) {
+    int rc;
+    if (!lua_istable(L, opts)) {
+        *out = c->retry;
+        return 0;
+    }
+    lua_pushliteral(L, "retry");
+    lua_rawget(L, opts);
+    rc = cbf_retry_policy_read(L, -1, "opts.retry", &c->retry, out);
+    lua_remove(L, rc ? -2 : -1);
+    return rc;
+}
+
+/* A retry is due: its time left becomes the attempt's timeout. */
+static void prepare_retry(cbf_transfer *t) {
+    t->retry.wake_ms = 0;
+    t->req.timeout = cbf_retry_time_left(&t->retry);
+    if (t->req.connect_timeout > t->req.timeout) t->req.connect_timeout = t->req.timeout;
+}
+
+/* Send t->req through libcurl until an attempt's outcome is final; waits between
+ * attempts keep the loop (and the client's started calls) moving. Pushes `result,
+ * info` (0) or an error (-1). */
+static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    for (;;) {
+        int rc;
+        cbf_hooks_request(L, uv, c, &t->req, t->retry.tries + 1);
+        if (cbf_invoke_attach(L, c, t)) return -1;
+        /* No Lua code runs between here and the end of the loop. The loop also
+         * moves the client's started calls along; they wait for poll. */
+        c->running = 1;
+        while (!t->done) cbf_loop_step(c->loop, POLL_MS);
+        c->running = 0;
+        rc = cbf_invoke_finish_curl(L, uv, t);
+        if (rc == 0 || !cbf_retry_schedule(L, &t->retry)) return rc;
+        lua_pop(L, 1);
+        c->running = 1;
+        cbf_retry_wait(c->loop, t->retry.wake_ms);
+        c->running = 0;
+        prepare_retry(t);
+    }
+}
+
 /* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, transport, rc;
+    cbf_retry_policy policy;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
@@ -109,21 +168,21 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     t->active = 1;
     lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
     transport = lua_gettop(L);
-    if (cbf_request_build(L, c, a, token, &t->req)) {
+    if (cbf_request_build(L, c, a, token, &t->req) || call_policy(L, c, a->opts, &policy)) {
         rc = -1;
-    } else if (!lua_isnil(L, transport)) {
-        rc = cbf_invoke_finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
-        if (cbf_invoke_attach(L, c, t)) {
-            rc = -1;
+        /* A Lua transport is never retried: the module cannot wait without blocking
+         * the host's event loop, and cannot know what the transport sent. */
+        cbf_retry_begin(&t->retry, lua_isnil(L, transport) ? &policy : NULL, t->req.timeout);
+        if (!lua_isnil(L, transport)) {
+            cbf_hooks_request(L, a->uv, c, &t->req, 1);
+            t->retry.tries = 1;
+            rc = cbf_invoke_finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
+            cbf_retry_mark(L, -1, &t->retry);
         } else {
-            /* No Lua code runs between here and the end of the loop. The loop also
-             * moves the client's started calls along; they wait for poll. */
-            c->running = 1;
-            while (!t->done) cbf_loop_step(c->loop, POLL_MS);
-            c->running = 0;
-            rc = cbf_invoke_finish_curl(L, a->uv, t);
+            rc = run_attempts(L, c, a->uv, t);
         }
+        cbf_hooks_response(L, a->uv, c, &t->req, -1, rc == 0, t->retry.tries, t->retry.started_ms);
     }
     t->active = 0;
     /* move the outcome down over the token and transport slots */
@@ -297,6 +356,7 @@ static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
 static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
     cbf_call_args a;
+    cbf_retry_policy policy;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
@@ -309,13 +369,14 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     token = lua_gettop(L);
-    if (cbf_request_build(L, c, &a, token, &t->req) != 0) {
+    if (cbf_request_build(L, c, &a, token, &t->req) != 0 || call_policy(L, c, a.opts, &policy)) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    if (cbf_invoke_attach(L, c, t)) {
+    if (cbf_invoke_start(L, c, ALL_UV, t, &policy)) {
+        cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
         store_outcome(L, i, 0);
         return 0;
     }
@@ -338,21 +399,50 @@ static int all_through_curl(lua_State *L) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
     size_t limit = (size_t)lua_tointeger(L, lua_upvalueindex(2)), inflight = 0, k;
     while (next <= n || inflight > 0) {
+        long long now = cbf_loop_clock_ms(), wake = now + POLL_MS;
+        for (k = 0; k < c->ntransfers; k++) { /* calls waiting to retry */
+            cbf_transfer *t = c->transfers[k];
+            if (t->call == 0 || t->retry.wake_ms == 0) continue;
+            if (t->retry.wake_ms > now) {
+                if (t->retry.wake_ms < wake) wake = t->retry.wake_ms;
+                continue;
+            }
+            prepare_retry(t);
+            cbf_hooks_request(L, ALL_UV, c, &t->req, t->retry.tries + 1);
+            if (cbf_invoke_attach(L, c, t)) {
+                cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
+                store_outcome(L, t->call, 0);
+                t->active = 0;
+                t->call = 0;
+                inflight--;
+            }
+        }
         for (k = 0; k < c->ntransfers && inflight < limit && next <= n; k++) {
             cbf_transfer *t = c->transfers[k];
             if (t->active) continue;
             inflight += (size_t)start_call(L, c, next++, t);
         }
         if (inflight == 0) continue;
-        if (cbf_loop_step(c->loop, POLL_MS) == 0) continue;
+        if (cbf_loop_running(c->loop) == 0) { /* only waits for retries */
+            cbf_retry_wait(c->loop, wake);
+            continue;
+        }
+        if (cbf_loop_step(c->loop, (int)(wake - now)) == 0) continue;
         for (k = 0; k < c->ntransfers; k++) {
             cbf_transfer *t = c->transfers[k];
             lua_Integer i = t->call;
+            int ok;
             if (!t->active || !t->done || i == 0) continue;
+            ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
+            if (!ok && cbf_retry_schedule(L, &t->retry)) {
+                lua_pop(L, 1); /* sent again once its wait is over, above */
+                continue;
+            }
+            cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
             t->active = 0;
             t->call = 0;
             inflight--;
-            store_outcome(L, i, cbf_invoke_finish_curl(L, ALL_UV, t) == 0);
+            store_outcome(L, i, ok);
         }
     }
     return 0;
@@ -364,7 +454,8 @@ static void detach_all(cbf_client *c) {
     for (k = 0; k < c->ntransfers; k++) {
         cbf_transfer *t = c->transfers[k];
         if (t->call == 0) continue;
-        if (!t->done) cbf_loop_remove(c->loop, t->easy);
+        if (!t->done && t->retry.wake_ms == 0) cbf_loop_remove(c->loop, t->easy);
+        t->retry.wake_ms = 0;
         t->active = 0;
         t->call = 0;
         cbf_transfer_clear(t);

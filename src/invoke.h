@@ -17,6 +17,10 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv);
 /* Configure t for t->req and start it on the client's loop. Returns 0, or -1 with an
  * error pushed (t is then cleared). */
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
+/* A call's first attempt: its retry state begins (policy NULL: no retry), on_request
+ * runs, then cbf_invoke_attach. */
+int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
+                     const cbf_retry_policy *policy);
 /* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
 /* Run req through the Lua transport at `transport`: push `result, info` (0) or an

@@ -219,7 +219,7 @@ static int opt(lua_State *L, int opts, const char *key) {
 static int check_opts_keys(lua_State *L, int opts, int is_call) {
     static const char *const known[] = {"qualifier", "webfn",   "timeout", "connect_timeout",
                                         "headers",   "method",  "path",    "query",
-                                        NULL};
+                                        "retry",     NULL};
     char msg[120];
     if (lua_isnoneornil(L, opts)) return 0;
     if (!lua_istable(L, opts)) return invalid(L, "opts must be a table");
@@ -229,6 +229,8 @@ static int check_opts_keys(lua_State *L, int opts, int is_call) {
         if (lua_type(L, -2) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -2);
             for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
+            /* started calls are not retried: refused rather than ignored */
+            found &= is_call != CBF_OPTS_START || strcmp(k, "retry") != 0;
             found |= is_call == CBF_OPTS_CALL_TABLE && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
             found |= is_call == CBF_OPTS_START && strcmp(k, "on_done") == 0;
         } else if (is_call == CBF_OPTS_CALL_TABLE && lua_isinteger(L, -2)) {
