@@ -129,7 +129,8 @@ describe_luv("a luv loop driving the client", function()
       "actions: " .. d.stats.actions .. ", timers: " .. d.stats.timers)
     assert.is_true(d.stats.actions >= 3)
     if os.getenv("SHOW_LOOP_STATS") then
-      print(string.format("iterations %d, actions %d, timers %d", d.stats.iterations, d.stats.actions, d.stats.timers))
+      print(string.format("iterations %d, actions %d, timers %d",
+        d.stats.iterations, d.stats.actions, d.stats.timers))
     end
   end)
 
