@@ -77,6 +77,12 @@ demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@LUA="$(LUA)" ./examples/run-demo
 
+# The non-blocking examples, each against its own local gateway (examples/run NAME):
+# make example-frame_loop, make example-luv_loop, make example-coroutines
+example-%: deps-test
+	@$(MAKE) --no-print-directory all
+	@LUA="$(LUA)" BUILD="$(BUILD)" ./examples/run $*
+
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	@./bench/run
