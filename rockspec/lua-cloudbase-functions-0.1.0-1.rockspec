@@ -35,6 +35,7 @@ build = {
             "src/module.c",
             "src/hooks.c", "src/request.c", "src/request_id.c", "src/response.c", "src/retry.c", "src/transport_curl.c", "src/transport_lua.c",
             "src/wire.c",
+            "src/call.c", "src/loop.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },
