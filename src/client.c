@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "auth.h"
 #include "error.h"
 #include "hooks.h"
 #include "invoke.h"
@@ -23,7 +24,7 @@ static const char *const known_options[] = {
     "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   "retry",     "on_request", "on_response", NULL};
+    "http2",   "retry",     "on_request", "on_response", "auth", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -259,6 +260,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     }
     lua_setfield(L, uv, CBF_UV_JSON);
     cbf_hooks_read(L, opts, uv);
+    cbf_auth_read(L, opts, uv);
 }
 
 static void retry_option(lua_State *L, int opts, cbf_client *c) {

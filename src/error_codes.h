@@ -22,6 +22,8 @@
     X(OUT_OF_MEMORY, "an allocation failed")                                                \
     X(DECODE_ERROR, "functions.json.decode was given invalid JSON")                         \
     X(CANCELLED, "a started call was cancelled, or its client closed, before it finished") \
+    X(AUTH_REFRESH_FAILED, "the auth option's access token could not be refreshed; the "   \
+                           "error that needed it is in `cause`")                            \
     X(RANDOM_UNAVAILABLE, "the OS random source failed, so no request id could be made; "  \
                           "nothing is sent")
 

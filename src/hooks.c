@@ -48,14 +48,11 @@ static void set_request_fields(lua_State *L, const cbf_request *req) {
     }
 }
 
-/* The hook and its summary are on top: call it. A raising hook is ignored; the first
- * such failure of each client is written to stderr, so a broken hook is noticed
- * without a hook being able to break the calls it watches. */
-static void run(lua_State *L, cbf_client *c, const char *key) {
+void cbf_hooks_call(lua_State *L, cbf_client *c, const char *key) {
     if (lua_pcall(L, 1, 0, 0) == 0) return;
     if (!c->hook_failed) {
         c->hook_failed = 1;
-        fprintf(stderr, "cloudbase.functions: the %s hook raised (ignored; reported once per client): %.200s\n",
+        fprintf(stderr, "cloudbase.functions: %s raised (ignored; reported once per client): %.200s\n",
                 key, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     }
     lua_pop(L, 1);
@@ -69,7 +66,7 @@ void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *r
     set_request_fields(L, req);
     lua_pushinteger(L, attempt);
     lua_setfield(L, -2, "attempt");
-    run(L, c, CBF_UV_ON_REQUEST);
+    cbf_hooks_call(L, c, CBF_UV_ON_REQUEST);
 }
 
 /* summary[key] = outcome[key] */
@@ -102,5 +99,5 @@ void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *
     }
     lua_pushnumber(L, (double)(cbf_loop_clock_ms() - started_ms) / 1000.0);
     lua_setfield(L, -2, "elapsed");
-    run(L, c, CBF_UV_ON_RESPONSE);
+    cbf_hooks_call(L, c, CBF_UV_ON_RESPONSE);
 }

@@ -20,4 +20,9 @@ void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *r
 void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
                         int ok, int attempts, long long started_ms);
 
+/* A user callback and its one argument are on top: call it under pcall. One that
+ * raises is ignored; the first such failure of each client is written to stderr
+ * (naming `what`), so a broken callback is noticed without breaking the calls. */
+void cbf_hooks_call(lua_State *L, cbf_client *c, const char *what);
+
 #endif

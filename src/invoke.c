@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "error.h"
 #include "hooks.h"
 #include "info.h"
@@ -71,7 +72,7 @@ int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req,
 }
 
 int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
-    if (cbf_request_token(L, uv)) return -1;
+    if (cbf_auth_enabled(L, uv) ? cbf_auth_token(L, c, uv) : cbf_request_token(L, uv)) return -1;
     if (c->closed) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed by its token function", 0,
                        NULL, NULL, 0);
@@ -123,6 +124,27 @@ static void prepare_retry(cbf_transfer *t) {
     if (t->req.connect_timeout > t->req.timeout) t->req.connect_timeout = t->req.timeout;
 }
 
+/* An attempt failed with its error on top. With `auth`, ACCESS_TOKEN_EXPIRED (the
+ * gateway refused before running the function) is refreshed and replayed once per
+ * call: 1, the error popped, t->req carrying the new token. 0: not that case (the
+ * error stays). -1: the refresh failed, AUTH_REFRESH_FAILED replaced the error. */
+static int replay_expired(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    int expired;
+    if (t->retry.replayed || !lua_istable(L, -1) || !cbf_auth_enabled(L, uv)) return 0;
+    lua_getfield(L, -1, "code");
+    expired = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "ACCESS_TOKEN_EXPIRED") == 0;
+    lua_pop(L, 1);
+    if (!expired) return 0;
+    t->retry.replayed = 1;
+    if (cbf_auth_renew(L, c, uv, &t->req)) {
+        cbf_retry_mark(L, -1, &t->retry);
+        lua_remove(L, -2);
+        return -1;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* Send t->req through libcurl until an attempt's outcome is final; waits between
  * attempts keep the loop (and the client's started calls) moving. Pushes `result,
  * info` (0) or an error (-1). */
@@ -137,7 +159,17 @@ static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
         while (!t->done) cbf_loop_step(c->loop, POLL_MS);
         c->running = 0;
         rc = cbf_invoke_finish_curl(L, uv, t);
-        if (rc == 0 || !cbf_retry_schedule(L, &t->retry)) return rc;
+        if (rc == 0) return 0;
+        switch (replay_expired(L, c, uv, t)) {
+        case 1:
+            prepare_retry(t);
+            continue;
+        case -1:
+            return -1;
+        default:
+            break;
+        }
+        if (!cbf_retry_schedule(L, &t->retry)) return rc;
         lua_pop(L, 1);
         c->running = 1;
         cbf_retry_wait(c->loop, t->retry.wake_ms);
@@ -434,9 +466,16 @@ static int all_through_curl(lua_State *L) {
             int ok;
             if (!t->active || !t->done || i == 0) continue;
             ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
-            if (!ok && cbf_retry_schedule(L, &t->retry)) {
-                lua_pop(L, 1); /* sent again once its wait is over, above */
-                continue;
+            if (!ok) {
+                int replay = replay_expired(L, c, ALL_UV, t);
+                if (replay > 0) {
+                    t->retry.wake_ms = cbf_loop_clock_ms(); /* sent again at once, above */
+                    continue;
+                }
+                if (replay == 0 && cbf_retry_schedule(L, &t->retry)) {
+                    lua_pop(L, 1); /* sent again once its wait is over, above */
+                    continue;
+                }
             }
             cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
             t->active = 0;

@@ -596,6 +596,35 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     return rc ? out_of_memory(L) : 0;
 }
 
+const char *cbf_request_bearer(const cbf_request *req, size_t *len) {
+    const char *v = header_value(&req->headers, "Authorization");
+    if (!v || strncmp(v, "Bearer ", 7) != 0) return NULL;
+    *len = strlen(v + 7);
+    return v + 7;
+}
+
+int cbf_request_set_bearer(cbf_request *req, const char *token, size_t len) {
+    cbf_buffer kept;
+    size_t pos = 0;
+    int rc = 0;
+    cbf_buffer_init(&kept);
+    while (pos < req->headers.len) {
+        const char *entry = req->headers.data + pos;
+        size_t elen = strlen(entry);
+        if (strncasecmp(entry, "Authorization:", 14) != 0) rc |= cbf_buffer_append(&kept, entry, elen + 1);
+        pos += elen + 1;
+    }
+    rc |= cbf_buffer_append_str(&kept, "Authorization: Bearer ") || cbf_buffer_append(&kept, token, len) ||
+          cbf_buffer_append(&kept, "", 1);
+    if (rc) {
+        cbf_buffer_free(&kept);
+        return -1;
+    }
+    cbf_buffer_free(&req->headers);
+    req->headers = kept;
+    return 0;
+}
+
 /* On failure the error object is left alone on top of where the stack started. */
 static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
                  cbf_request *req);

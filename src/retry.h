@@ -21,6 +21,7 @@ typedef struct {
     cbf_retry_policy policy;
     int tries;             /* attempts started */
     int unsent;            /* the last attempt failed before any request byte was sent */
+    int replayed;          /* sent again after ACCESS_TOKEN_EXPIRED (once per call) */
     long long started_ms;  /* cbf_loop_clock_ms() when the call began */
     long long deadline_ms; /* started_ms + the call's timeout */
     long long wake_ms;     /* waiting to retry until then; 0 when not waiting */
