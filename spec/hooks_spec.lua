@@ -3,7 +3,6 @@
 -- credential; a raising hook never breaks a call. Against the local gateway.
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
-local socket = require "socket"
 
 local API_KEY = "test-api-key"
 
@@ -22,12 +21,7 @@ local function flatten(v, out, seen)
   return table.concat(out, "\n")
 end
 
-local function closed_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local closed_port = gateway.closed_port
 
 describe("hooks", function()
   local gw

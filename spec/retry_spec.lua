@@ -7,12 +7,7 @@ local socket = require "socket"
 
 local API_KEY = "test-api-key"
 
-local function closed_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local closed_port = gateway.closed_port
 
 describe("retry", function()
   local gw

@@ -21,18 +21,19 @@ void cbf_hooks_read(lua_State *L, int opts, int uv) {
     }
 }
 
-/* Push the hook `key` and return 1, or return 0 (nothing pushed) when it is unset. */
-static int push_hook(lua_State *L, int uv, const char *key) {
-    lua_getfield(L, uv, key);
-    if (lua_isfunction(L, -1)) return 1;
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* The fields both summaries share; the table is on top. */
-static void set_request_fields(lua_State *L, const cbf_request *req) {
+/* Push the hook `key` and a summary table with the fields both summaries share, and
+ * return 1; or return 0 (nothing pushed) when the hook is unset. */
+static int begin(lua_State *L, int uv, const char *key, const char *event, const cbf_request *req) {
     const char *url = req->url.data ? req->url.data : "";
     const char *name = strstr(url, FUNCTIONS_PATH);
+    lua_getfield(L, uv, key);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, event);
+    lua_setfield(L, -2, "event");
     lua_pushstring(L, req->method);
     lua_setfield(L, -2, "method");
     lua_pushlstring(L, url, req->url.len);
@@ -46,6 +47,7 @@ static void set_request_fields(lua_State *L, const cbf_request *req) {
         lua_pushstring(L, req->request_id);
         lua_setfield(L, -2, "request_id");
     }
+    return 1;
 }
 
 void cbf_hooks_call(lua_State *L, cbf_client *c, const char *key) {
@@ -59,11 +61,7 @@ void cbf_hooks_call(lua_State *L, cbf_client *c, const char *key) {
 }
 
 void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int attempt) {
-    if (!push_hook(L, uv, CBF_UV_ON_REQUEST)) return;
-    lua_createtable(L, 0, 6);
-    lua_pushliteral(L, "request");
-    lua_setfield(L, -2, "event");
-    set_request_fields(L, req);
+    if (!begin(L, uv, CBF_UV_ON_REQUEST, "request", req)) return;
     lua_pushinteger(L, attempt);
     lua_setfield(L, -2, "attempt");
     cbf_hooks_call(L, c, CBF_UV_ON_REQUEST);
@@ -78,11 +76,7 @@ static void copy_field(lua_State *L, int outcome, const char *key) {
 void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
                         int ok, int attempts, long long started_ms) {
     if (outcome < 0) outcome = lua_gettop(L) + outcome + 1;
-    if (!push_hook(L, uv, CBF_UV_ON_RESPONSE)) return;
-    lua_createtable(L, 0, 10);
-    lua_pushliteral(L, "response");
-    lua_setfield(L, -2, "event");
-    set_request_fields(L, req);
+    if (!begin(L, uv, CBF_UV_ON_RESPONSE, "response", req)) return;
     lua_pushboolean(L, ok);
     lua_setfield(L, -2, "ok");
     lua_pushinteger(L, attempts > 0 ? attempts : 1);
