@@ -202,10 +202,7 @@ static int start_common(lua_State *L, int raise) {
     else lua_pushnil(L);
     if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
-        if (raise) return lua_error(L);
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
+        return cbf_error_fail(L, raise);
     }
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
@@ -265,10 +262,7 @@ static int start_common(lua_State *L, int raise) {
     }
     lua_pop(L, 1);
     k->settled = 1; /* never reported: the caller gets the error instead */
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, raise);
 }
 
 static int client_start(lua_State *L) { return start_common(L, 1); }
@@ -422,9 +416,7 @@ static int call_result(lua_State *L) {
 /* call:try_result() -> result, info | nil, err. */
 static int call_try_result(lua_State *L) {
     if (push_outcome(L)) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
 }
 
 /* call:cancel() -> true if the call was still running (it now ends with CANCELLED). */

@@ -15,6 +15,9 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
 /* Give the error table at idx this request id unless it has one (the id sent, for
  * errors without a response). A NULL or empty id changes nothing. */
 void cbf_error_default_request_id(lua_State *L, int idx, const char *request_id);
+/* The error on top of the stack, for a method with a raising and a `nil, err` form:
+ * raise it, or return `nil, err` (use as `return cbf_error_fail(L, raise)`). */
+int cbf_error_fail(lua_State *L, int raise);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

@@ -246,10 +246,7 @@ static int invoke_common(lua_State *L, int raise) {
         return 2;
     }
     cbf_client_call_end(c);
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, raise);
 }
 
 static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
@@ -282,9 +279,7 @@ static int client_prepare(lua_State *L) {
     }
     cbf_client_call_end(c);
     if (rc == 0) return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
 }
 
 /* client:process(response) -> result, info | nil, err, for a response table
@@ -305,9 +300,7 @@ static int client_process(lua_State *L) {
         cbf_client_call_end(c);
     }
     if (rc == 0) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
 }
 
 /* ---- invoke_all ------------------------------------------------------------ */
