@@ -33,16 +33,17 @@ build = {
          sources = {
             "src/auth.c", "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
             "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
-            "src/module.c",
-            "src/hooks.c", "src/request.c", "src/request_id.c", "src/response.c", "src/retry.c", "src/transport_curl.c", "src/transport_lua.c",
-            "src/wire.c",
-            "src/call.c", "src/loop.c",
+            "src/call.c", "src/hooks.c", "src/lua_methods.c", "src/loop.c", "src/module.c",
+            "src/request.c", "src/request_id.c", "src/response.c", "src/retry.c",
+            "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+      -- the OpenResty client (cosockets); loaded only inside ngx_lua
+      ["cloudbase.functions.ngx"] = "lua/cloudbase/functions/ngx.lua",
    },
    install = {
       -- luarocks wraps it so that it runs with the tree's interpreter and paths

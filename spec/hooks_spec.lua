@@ -117,6 +117,29 @@ describe("hooks", function()
     client:close()
   end)
 
+  it("see calls through a Lua transport, started calls included", function()
+    local client, events = recording({ transport = function(request)
+      if request.url:find("/down", 1, true) then return nil, "NETWORK_ERROR", "unplugged" end
+      return { status = 200, headers = { ["content-type"] = "application/json" }, body = "{}" }
+    end })
+    local _, info = client:invoke("echo", {})
+    assert.equals(1, info.attempts)
+    assert.same({ "request", "response" }, { events[1].event, events[2].event })
+    assert.equals(info.request_id, events[1].request_id)
+    assert.equals(info.request_id, events[2].request_id)
+    assert.is_true(events[2].ok)
+    local list = client:invoke_all({ { "echo", {} }, { name = "web", webfn = true, path = "/down" } })
+    assert.is_true(list[1].ok)
+    assert.equals("NETWORK_ERROR", list[2].error.code)
+    assert.equals(6, #events)
+    assert.equals("NETWORK_ERROR", events[6].code)
+    assert.equals(list[2].error.request_id, events[6].request_id)
+    local call = client:start("echo", {})
+    while not call:done() do client:poll(0.01) end
+    assert.equals(8, #events)
+    client:close()
+  end)
+
   it("that raise leave the calls alone", function()
     local client = functions.new({
       base_url = gw.url, token = API_KEY,

@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "request.h"
 #include "transport_curl.h"
+#include "transport_lua.h"
 
 #define WAIT_SLICE_MS 1000
 #define MAX_WAIT 1e9 /* seconds: the same bound as every timeout option */
@@ -235,7 +236,7 @@ static int start_common(lua_State *L, int raise) {
         } else if (!lua_isnil(L, TRANSPORT)) {
             /* A Lua transport cannot be driven from a loop: the call runs now, and
              * reports through poll like any other. */
-            store(L, CALL, cbf_invoke_finish_lua(L, UV, TRANSPORT, &t->req, c->max_response_size) == 0);
+            store(L, CALL, cbf_lua_transport_run(L, c, UV, TRANSPORT, &t->req) == 0);
         } else if (c->closed) {
             cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
                            NULL, NULL, 0);

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "hooks.h"
 #include "invoke.h"
+#include "lua_methods.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -383,6 +384,7 @@ void cbf_client_open(lua_State *L) {
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
         cbf_call_register(L);
+        cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

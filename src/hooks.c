@@ -7,6 +7,11 @@
 
 #define FUNCTIONS_PATH "/v1/functions/"
 
+/* What a summary says about the request: never its headers or body. */
+typedef struct {
+    const char *method, *url, *request_id; /* any may be NULL */
+} request_facts;
+
 void cbf_hooks_read(lua_State *L, int opts, int uv) {
     static const char *const names[] = {CBF_UV_ON_REQUEST, CBF_UV_ON_RESPONSE};
     size_t i;
@@ -21,31 +26,30 @@ void cbf_hooks_read(lua_State *L, int opts, int uv) {
     }
 }
 
+static void set_string(lua_State *L, const char *key, const char *value) {
+    if (!value || !*value) return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
 /* Push the hook `key` and a summary table with the fields both summaries share, and
  * return 1; or return 0 (nothing pushed) when the hook is unset. */
-static int begin(lua_State *L, int uv, const char *key, const char *event, const cbf_request *req) {
-    const char *url = req->url.data ? req->url.data : "";
-    const char *name = strstr(url, FUNCTIONS_PATH);
+static int begin(lua_State *L, int uv, const char *key, const char *event, const request_facts *f) {
+    const char *name = f->url ? strstr(f->url, FUNCTIONS_PATH) : NULL;
     lua_getfield(L, uv, key);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
         return 0;
     }
     lua_createtable(L, 0, 12);
-    lua_pushstring(L, event);
-    lua_setfield(L, -2, "event");
-    lua_pushstring(L, req->method);
-    lua_setfield(L, -2, "method");
-    lua_pushlstring(L, url, req->url.len);
-    lua_setfield(L, -2, "url");
+    set_string(L, "event", event);
+    set_string(L, "method", f->method);
+    set_string(L, "url", f->url);
+    set_string(L, "request_id", f->request_id);
     if (name) {
         name += sizeof FUNCTIONS_PATH - 1;
         lua_pushlstring(L, name, strcspn(name, "/?"));
         lua_setfield(L, -2, "name");
-    }
-    if (req->request_id[0]) {
-        lua_pushstring(L, req->request_id);
-        lua_setfield(L, -2, "request_id");
     }
     return 1;
 }
@@ -60,8 +64,8 @@ void cbf_hooks_call(lua_State *L, cbf_client *c, const char *key) {
     lua_pop(L, 1);
 }
 
-void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int attempt) {
-    if (!begin(L, uv, CBF_UV_ON_REQUEST, "request", req)) return;
+static void request_hook(lua_State *L, int uv, cbf_client *c, const request_facts *f, int attempt) {
+    if (!begin(L, uv, CBF_UV_ON_REQUEST, "request", f)) return;
     lua_pushinteger(L, attempt);
     lua_setfield(L, -2, "attempt");
     cbf_hooks_call(L, c, CBF_UV_ON_REQUEST);
@@ -73,10 +77,10 @@ static void copy_field(lua_State *L, int outcome, const char *key) {
     lua_setfield(L, -2, key);
 }
 
-void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
-                        int ok, int attempts, long long started_ms) {
+static void response_hook(lua_State *L, int uv, cbf_client *c, const request_facts *f, int outcome,
+                          int ok, int attempts, double elapsed) {
     if (outcome < 0) outcome = lua_gettop(L) + outcome + 1;
-    if (!begin(L, uv, CBF_UV_ON_RESPONSE, "response", req)) return;
+    if (!begin(L, uv, CBF_UV_ON_RESPONSE, "response", f)) return;
     lua_pushboolean(L, ok);
     lua_setfield(L, -2, "ok");
     lua_pushinteger(L, attempts > 0 ? attempts : 1);
@@ -91,7 +95,59 @@ void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *
             copy_field(L, outcome, "message");
         }
     }
-    lua_pushnumber(L, (double)(cbf_loop_clock_ms() - started_ms) / 1000.0);
+    lua_pushnumber(L, elapsed);
     lua_setfield(L, -2, "elapsed");
     cbf_hooks_call(L, c, CBF_UV_ON_RESPONSE);
+}
+
+static request_facts facts_of(const cbf_request *req) {
+    request_facts f;
+    f.method = req->method;
+    f.url = req->url.data;
+    f.request_id = req->request_id;
+    return f;
+}
+
+void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int attempt) {
+    request_facts f = facts_of(req);
+    request_hook(L, uv, c, &f, attempt);
+}
+
+void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
+                        int ok, int attempts, long long started_ms) {
+    request_facts f = facts_of(req);
+    response_hook(L, uv, c, &f, outcome, ok, attempts,
+                  (double)(cbf_loop_clock_ms() - started_ms) / 1000.0);
+}
+
+/* The facts of the request table at `req`, whose strings stay on the stack above base. */
+static request_facts facts_of_table(lua_State *L, int req) {
+    request_facts f;
+    lua_getfield(L, req, "method");
+    lua_getfield(L, req, "url");
+    lua_getfield(L, req, "request_id");
+    f.method = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : NULL;
+    f.url = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    f.request_id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    return f;
+}
+
+void cbf_hooks_request_table(lua_State *L, int uv, cbf_client *c, int req) {
+    int base = lua_gettop(L);
+    request_facts f;
+    if (!lua_istable(L, req)) return;
+    f = facts_of_table(L, req);
+    request_hook(L, uv, c, &f, 1);
+    lua_settop(L, base);
+}
+
+void cbf_hooks_response_table(lua_State *L, int uv, cbf_client *c, int req, int outcome, int ok,
+                              double elapsed) {
+    int base = lua_gettop(L);
+    request_facts f;
+    if (outcome < 0) outcome = base + outcome + 1;
+    if (!lua_istable(L, req)) return;
+    f = facts_of_table(L, req);
+    response_hook(L, uv, c, &f, outcome, ok, 1, elapsed);
+    lua_settop(L, base);
 }

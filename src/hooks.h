@@ -19,7 +19,11 @@ void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *r
  * made `attempts` attempts since started_ms (cbf_loop_clock_ms). */
 void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
                         int ok, int attempts, long long started_ms);
-
+/* The same for a call whose request is the table at `req` (client:prepare's form, as a
+ * Lua transport gets it): one attempt, `elapsed` seconds. */
+void cbf_hooks_request_table(lua_State *L, int uv, cbf_client *c, int req);
+void cbf_hooks_response_table(lua_State *L, int uv, cbf_client *c, int req, int outcome, int ok,
+                              double elapsed);
 /* A user callback and its one argument are on top: call it under pcall. One that
  * raises is ignored; the first such failure of each client is written to stderr
  * (naming `what`), so a broken callback is noticed without breaking the calls. */
