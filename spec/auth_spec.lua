@@ -103,6 +103,18 @@ describe("auth", function()
     ahead:close()
   end)
 
+  it("replays a started call answered ACCESS_TOKEN_EXPIRED", function()
+    local client = new({ access_token = "test-expired-token", refresh_token = "test-refresh-token" })
+    local call = client:start("echo", { s = 1 })
+    while not call:done() do client:poll(0.05) end
+    local result, info = call:result()
+    assert.equals(1, result.s)
+    assert.equals(2, info.attempts)
+    assert.equals(1, runs_of(info.request_id))
+    assert.equals(1, log().refreshes["test-env"])
+    client:close()
+  end)
+
   it("ends the call with AUTH_REFRESH_FAILED on invalid_grant, the cause kept", function()
     local client = new({ access_token = "test-expired-token", refresh_token = "no-such-refresh-token" })
     local _, err = client:try_invoke("echo", {})

@@ -166,7 +166,40 @@ describe("retry", function()
     client:close()
   end)
 
-  it("refuses bad options, and on started calls", function()
+  it("sends a started call again without blocking poll or the event loop", function()
+    local attempts = {}
+    local client = new({ retry = { attempts = 3, base_delay = 0.05 },
+                         on_request = function(s) attempts[#attempts + 1] = s.attempt end })
+    drain_rps(client)
+    attempts = {}
+    local call = client:start("limited_rps", {})
+    local t0 = socket.gettime()
+    assert.equals(0, client:poll(0.3)) -- the refusal came back and waits (Retry-After: 1)
+    assert.is_true(socket.gettime() - t0 < 0.5)
+    assert.is_false(call:done())
+    assert.same({ 1 }, attempts)
+    -- an outside loop: told when to come back (never nil while the call waits), it
+    -- calls socket_action() then, and the call goes out again from there
+    local deadline = socket.gettime() + 3
+    while #attempts < 2 do
+      local due = client:timeout()
+      assert.is_number(due)
+      assert.is_true(due <= 1.0, due)
+      socket.sleep(math.min(math.max(due, 0.01), 0.1))
+      client:socket_action()
+      assert.is_true(socket.gettime() < deadline)
+    end
+    assert.same({ 1, 2 }, attempts)
+    assert.is_true(socket.gettime() - t0 >= 0.9) -- not before Retry-After
+    while not call:done() do client:poll(0.05) end
+    local result, info = call:result()
+    assert.is_true(result.ok)
+    assert.equals(2, info.attempts)
+    assert.equals(1, runs_of(info.request_id))
+    client:close()
+  end)
+
+  it("refuses bad options", function()
     for _, bad in ipairs({ { attempts = 0 }, { attempts = 1.5 }, { base_delay = -1 },
                            { tries = 2 }, "yes" }) do
       local ok, err = pcall(new, { retry = bad })
@@ -176,8 +209,7 @@ describe("retry", function()
     local client = new()
     local _, err = client:try_invoke("echo", {}, { retry = { attempts = 101 } })
     assert.equals("INVALID_ARGUMENT", err.code)
-    local ok, serr = pcall(client.start, client, "echo", {}, { retry = { attempts = 2 } })
-    assert.is_false(ok)
+    local _, serr = client:try_start("echo", {}, { retry = { attempts = 0 } })
     assert.equals("INVALID_ARGUMENT", serr.code)
     client:close()
   end)

@@ -38,7 +38,8 @@ void cbf_call_lose_transfer(cbf_call *k) { k->transfer = NULL; }
 static void drop_transfer(cbf_call *k) {
     cbf_transfer *t = k->transfer;
     if (!t) return;
-    if (!t->done && k->client->loop) cbf_loop_remove(k->client->loop, t->easy);
+    if (!t->done && t->retry.wake_ms == 0 && k->client->loop) cbf_loop_remove(k->client->loop, t->easy);
+    t->retry.wake_ms = 0;
     cbf_transfer_clear(t);
     t->started = NULL;
     t->active = 0;
@@ -68,35 +69,6 @@ static void store_cancelled(lua_State *L, int idx, const char *why) {
     store(L, idx, 0);
 }
 
-/* Turn a finished call's transfer into its stored outcome. */
-static void settle(lua_State *L, int idx) {
-    cbf_call *k = lua_touserdata(L, idx);
-    cbf_transfer *t = k->transfer;
-    cbf_client *c = k->client;
-    int uv, ok;
-    if (k->settled) return;
-    if (!t) {
-        store_cancelled(L, idx, "the client was closed");
-        return;
-    }
-    /* Detached first: a close() from a user codec below must not touch it. */
-    k->transfer = NULL;
-    t->started = NULL;
-    cbf_getuservalue(L, idx);
-    lua_getfield(L, -1, "client");
-    cbf_getuservalue(L, -1);
-    uv = lua_gettop(L);
-    cbf_client_call_begin(c);
-    ok = cbf_invoke_finish_curl(L, uv, t) == 0;
-    cbf_hooks_response(L, uv, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
-    t->active = 0;
-    cbf_client_call_end(c);
-    lua_remove(L, uv);
-    lua_remove(L, uv - 1);
-    lua_remove(L, uv - 2);
-    store(L, idx, ok);
-}
-
 /* Push the client's table of started calls, created if `create`; or nil. */
 static void push_started(lua_State *L, int client, int create) {
     cbf_getuservalue(L, client);
@@ -110,11 +82,100 @@ static void push_started(lua_State *L, int client, int create) {
     lua_remove(L, -2);
 }
 
+/* Turn a finished call's transfer into its stored outcome (1), or, when its retry
+ * policy or a token replay sends it again, keep it going (0). */
+static int settle(lua_State *L, int idx) {
+    cbf_call *k = lua_touserdata(L, idx);
+    cbf_transfer *t = k->transfer;
+    cbf_client *c = k->client;
+    int uv, ok;
+    if (k->settled) return 1;
+    if (!t) {
+        store_cancelled(L, idx, "the client was closed");
+        return 1;
+    }
+    /* Detached first: a close() from a user codec below must not touch it. */
+    k->transfer = NULL;
+    t->started = NULL;
+    cbf_getuservalue(L, idx);
+    lua_getfield(L, -1, "client");
+    cbf_getuservalue(L, -1);
+    uv = lua_gettop(L);
+    cbf_client_call_begin(c);
+    ok = cbf_invoke_finish_curl(L, uv, t) == 0;
+    if (!ok && !c->closed && cbf_invoke_again(L, c, uv, t) == 1) {
+        /* resend_due puts it back on the loop when its wait is over */
+        k->transfer = t;
+        t->started = k;
+        cbf_client_call_end(c);
+        lua_settop(L, uv - 3);
+        return 0;
+    }
+    cbf_hooks_response(L, uv, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
+    t->active = 0;
+    cbf_client_call_end(c);
+    lua_remove(L, uv);
+    lua_remove(L, uv - 1);
+    lua_remove(L, uv - 2);
+    store(L, idx, ok);
+    return 1;
+}
+
+/* Milliseconds until the first started call waiting to be sent again is due (0: now),
+ * or -1 when none waits. */
+static long long next_wake(const cbf_client *c) {
+    long long now = cbf_loop_clock_ms(), best = -1;
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        const cbf_transfer *t = c->transfers[k];
+        long long due;
+        if (!t->started || t->retry.wake_ms == 0) continue;
+        due = t->retry.wake_ms > now ? t->retry.wake_ms - now : 0;
+        if (best < 0 || due < best) best = due;
+    }
+    return best;
+}
+
+/* Put the started calls of the client at `client` whose wait is over back on the loop;
+ * one that cannot be (its on_request closed the client, no memory) settles with the
+ * error. */
+static void resend_due(lua_State *L, int client) {
+    cbf_client *c = lua_touserdata(L, client);
+    long long now = cbf_loop_clock_ms();
+    size_t k;
+    int uv;
+    if (c->closed) return;
+    cbf_getuservalue(L, client);
+    uv = lua_gettop(L);
+    cbf_client_call_begin(c);
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        cbf_call *call = t->started;
+        if (!call || t->retry.wake_ms == 0 || t->retry.wake_ms > now) continue;
+        if (!c->closed && cbf_invoke_resend(L, c, uv, t) == 0) continue;
+        if (c->closed) cbf_error_push(L, CBF_E_CANCELLED, "the client was closed", 0, NULL, NULL, 0);
+        cbf_hooks_response(L, uv, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
+        t->retry.wake_ms = 0;
+        call->transfer = NULL;
+        t->started = NULL;
+        t->active = 0;
+        push_started(L, client, 0);
+        lua_pushlightuserdata(L, call);
+        lua_rawget(L, -2);
+        lua_replace(L, -2); /* the call object, above the error */
+        lua_insert(L, -2);
+        store(L, lua_gettop(L) - 1, 0);
+        lua_pop(L, 1);
+    }
+    cbf_client_call_end(c);
+    lua_settop(L, uv - 1);
+}
+
 /* Settle every finished started call of the client at `client`, forget them, then run
  * their on_done callbacks under pcall. Every callback runs; the first error raised by
  * one is raised again after the others. Returns how many calls finished. */
 static int report_finished(lua_State *L, int client) {
-    int started, first_error, list, i, n = 0, failed = 0;
+    int started, first_error, list, i, n = 0, settled = 0, failed = 0;
     push_started(L, client, 0);
     started = lua_gettop(L);
     if (lua_isnil(L, started)) {
@@ -134,14 +195,23 @@ static int report_finished(lua_State *L, int client) {
      * one sees a consistent client. */
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, list, i);
-        settle(L, lua_gettop(L));
-        lua_pushlightuserdata(L, lua_touserdata(L, -1));
-        lua_pushnil(L);
-        lua_rawset(L, started);
+        if (settle(L, lua_gettop(L))) {
+            lua_pushlightuserdata(L, lua_touserdata(L, -1));
+            lua_pushnil(L);
+            lua_rawset(L, started);
+            settled++;
+        } else { /* sent again: not finished */
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, list, i);
+        }
         lua_pop(L, 1);
     }
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, list, i);
+        if (!lua_toboolean(L, -1)) {
+            lua_settop(L, list);
+            continue;
+        }
         cbf_getuservalue(L, -1);
         lua_getfield(L, -1, "on_done");
         if (!lua_isnil(L, -1)) {
@@ -158,7 +228,7 @@ static int report_finished(lua_State *L, int client) {
         return lua_error(L);
     }
     lua_settop(L, started - 1);
-    return n;
+    return settled;
 }
 
 /* Drive the client at `client` for at most wait_ms, until some started call finished;
@@ -168,11 +238,15 @@ static int drive(lua_State *L, int client, int wait_ms) {
     long long end = cbf_loop_clock_ms() + wait_ms;
     int n;
     for (;;) {
-        long long left = end - cbf_loop_clock_ms();
-        if (cbf_loop_running(c->loop) > 0) cbf_loop_step(c->loop, left > 0 ? (int)left : 0);
+        long long left = end - cbf_loop_clock_ms(), wait = left, wake = next_wake(c);
+        if (wake >= 0 && wake < wait) wait = wake; /* a call waits to be sent again */
+        if (wait < 0) wait = 0;
+        if (cbf_loop_running(c->loop) > 0) cbf_loop_step(c->loop, (int)wait);
+        else if (wake > 0) cbf_retry_wait(c->loop, cbf_loop_clock_ms() + wait);
+        resend_due(L, client);
         n = report_finished(L, client);
         /* An on_done may have closed the client (and freed its loop). */
-        if (n > 0 || left <= 0 || c->closed || cbf_loop_running(c->loop) == 0) break;
+        if (n > 0 || left <= 0 || c->closed || (cbf_loop_running(c->loop) == 0 && next_wake(c) < 0)) break;
     }
     return n;
 }
@@ -194,6 +268,7 @@ static int start_common(lua_State *L, int raise) {
     enum { UV = 5, ON_DONE, CALL, TOKEN, TRANSPORT };
     cbf_client *c = cbf_client_check_open(L);
     cbf_call_args a;
+    cbf_retry_policy policy;
     cbf_call *k;
     cbf_transfer *t = NULL;
     int rc;
@@ -231,7 +306,7 @@ static int start_common(lua_State *L, int raise) {
     if (rc == 0) {
         t->active = 1; /* a nested call from a user codec must take another one */
         lua_getfield(L, UV, CBF_UV_TRANSPORT);
-        if (cbf_request_build(L, c, &a, TOKEN, &t->req)) {
+        if (cbf_request_build(L, c, &a, TOKEN, &t->req) || cbf_invoke_policy(L, c, a.opts, &policy)) {
             rc = -1;
         } else if (!lua_isnil(L, TRANSPORT)) {
             /* A Lua transport cannot be driven from a loop: the call runs now, and
@@ -241,7 +316,7 @@ static int start_common(lua_State *L, int raise) {
             cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
                            NULL, NULL, 0);
             rc = -1;
-        } else if (cbf_invoke_start(L, c, UV, t, NULL) == 0) { /* started calls are not retried */
+        } else if (cbf_invoke_start(L, c, UV, t, &policy) == 0) {
             t->started = k;
             k->transfer = t;
             t = NULL;
@@ -281,6 +356,8 @@ static int client_poll(lua_State *L) {
 
 static void push_timeout(lua_State *L, const cbf_client *c) {
     double t = cbf_loop_timeout(c->loop);
+    long long wake = next_wake(c); /* socket_action() also sends waiting calls again */
+    if (wake >= 0 && (t < 0 || (double)wake / 1000.0 < t)) t = (double)wake / 1000.0;
     if (t < 0) lua_pushnil(L);
     else lua_pushnumber(L, t);
 }
@@ -332,6 +409,7 @@ static int client_socket_action(lua_State *L) {
     }
     lua_settop(L, 1);
     cbf_loop_action(c->loop, fd, events);
+    resend_due(L, 1);
     lua_pushinteger(L, report_finished(L, 1));
     return 1;
 }

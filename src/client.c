@@ -71,7 +71,8 @@ void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         cbf_transfer *t = c->transfers[i];
-        if (t->active && !t->done && c->loop) cbf_loop_remove(c->loop, t->easy);
+        /* a call waiting to be sent again is not on the loop */
+        if (t->active && !t->done && t->retry.wake_ms == 0 && c->loop) cbf_loop_remove(c->loop, t->easy);
         if (t->started) cbf_call_lose_transfer(t->started);
         cbf_transfer_free(t);
     }

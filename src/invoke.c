@@ -85,9 +85,7 @@ int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
     return cbf_invoke_attach(L, c, t);
 }
 
-/* The retry policy of a call: its opts.retry over the client's. 0, or -1 with an
- * error pushed. */
-static int call_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out) {
+int cbf_invoke_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out) {
     int rc;
     if (!lua_istable(L, opts)) {
         *out = c->retry;
@@ -128,36 +126,45 @@ static int replay_expired(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) 
     return 1;
 }
 
+int cbf_invoke_again(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    switch (replay_expired(L, c, uv, t)) {
+    case 1:
+        t->retry.wake_ms = cbf_loop_clock_ms(); /* at once */
+        return 1;
+    case -1:
+        return -1;
+    default:
+        break;
+    }
+    if (!cbf_retry_schedule(L, &t->retry)) return 0;
+    lua_pop(L, 1);
+    return 1;
+}
+
+int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    prepare_retry(t);
+    cbf_hooks_request(L, uv, c, &t->req, t->retry.tries + 1);
+    return cbf_invoke_attach(L, c, t);
+}
+
 /* Send t->req through libcurl until an attempt's outcome is final; waits between
  * attempts keep the loop (and the client's started calls) moving. Pushes `result,
  * info` (0) or an error (-1). */
-static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
+                        const cbf_retry_policy *policy) {
+    if (cbf_invoke_start(L, c, uv, t, policy)) return -1;
     for (;;) {
-        int rc;
-        cbf_hooks_request(L, uv, c, &t->req, t->retry.tries + 1);
-        if (cbf_invoke_attach(L, c, t)) return -1;
         /* No Lua code runs between here and the end of the loop. The loop also
          * moves the client's started calls along; they wait for poll. */
         c->running = 1;
         while (!t->done) cbf_loop_step(c->loop, POLL_MS);
         c->running = 0;
-        rc = cbf_invoke_finish_curl(L, uv, t);
-        if (rc == 0) return 0;
-        switch (replay_expired(L, c, uv, t)) {
-        case 1:
-            prepare_retry(t);
-            continue;
-        case -1:
-            return -1;
-        default:
-            break;
-        }
-        if (!cbf_retry_schedule(L, &t->retry)) return rc;
-        lua_pop(L, 1);
+        if (cbf_invoke_finish_curl(L, uv, t) == 0) return 0;
+        if (cbf_invoke_again(L, c, uv, t) != 1) return -1;
         c->running = 1;
         cbf_retry_wait(c->loop, t->retry.wake_ms);
         c->running = 0;
-        prepare_retry(t);
+        if (cbf_invoke_resend(L, c, uv, t)) return -1;
     }
 }
 
@@ -182,11 +189,10 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     /* Lua code still runs below (a user codec, a hook): a nested call on this client
      * must take another transfer, not this one. */
     t->active = 1;
-    if (cbf_request_build(L, c, a, token, &t->req) || call_policy(L, c, a->opts, &policy)) {
+    if (cbf_request_build(L, c, a, token, &t->req) || cbf_invoke_policy(L, c, a->opts, &policy)) {
         rc = -1;
     } else {
-        cbf_retry_begin(&t->retry, &policy, t->req.timeout);
-        rc = run_attempts(L, c, a->uv, t);
+        rc = run_attempts(L, c, a->uv, t, &policy);
         cbf_hooks_response(L, a->uv, c, &t->req, -1, rc == 0, t->retry.tries, t->retry.started_ms);
     }
     t->active = 0;
@@ -348,7 +354,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     token = lua_gettop(L);
-    if (cbf_request_build(L, c, &a, token, &t->req) != 0 || call_policy(L, c, a.opts, &policy)) {
+    if (cbf_request_build(L, c, &a, token, &t->req) != 0 || cbf_invoke_policy(L, c, a.opts, &policy)) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
@@ -386,9 +392,7 @@ static int all_through_curl(lua_State *L) {
                 if (t->retry.wake_ms < wake) wake = t->retry.wake_ms;
                 continue;
             }
-            prepare_retry(t);
-            cbf_hooks_request(L, ALL_UV, c, &t->req, t->retry.tries + 1);
-            if (cbf_invoke_attach(L, c, t)) {
+            if (cbf_invoke_resend(L, c, ALL_UV, t)) {
                 cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
                 store_outcome(L, t->call, 0);
                 t->active = 0;
@@ -413,17 +417,7 @@ static int all_through_curl(lua_State *L) {
             int ok;
             if (!t->active || !t->done || i == 0) continue;
             ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
-            if (!ok) {
-                int replay = replay_expired(L, c, ALL_UV, t);
-                if (replay > 0) {
-                    t->retry.wake_ms = cbf_loop_clock_ms(); /* sent again at once, above */
-                    continue;
-                }
-                if (replay == 0 && cbf_retry_schedule(L, &t->retry)) {
-                    lua_pop(L, 1); /* sent again once its wait is over, above */
-                    continue;
-                }
-            }
+            if (!ok && cbf_invoke_again(L, c, ALL_UV, t) == 1) continue; /* resent above */
             cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
             t->active = 0;
             t->call = 0;

@@ -27,6 +27,16 @@ int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
  * runs, then cbf_invoke_attach. */
 int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
                      const cbf_retry_policy *policy);
+/* The retry policy of a call: its opts.retry over the client's. 0, or -1 with an
+ * error pushed. */
+int cbf_invoke_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out);
+/* An attempt failed with its error on top. 1: the call goes again (the error popped;
+ * t->retry.wake_ms says when; a token replay is due at once), 0: the error is final,
+ * -1: a failed refresh replaced it with AUTH_REFRESH_FAILED (final too). */
+int cbf_invoke_again(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
+/* A call's wait is over: on_request runs, then t goes on the loop with the time left.
+ * 0, or -1 with an error pushed. */
+int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
 /* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
 
