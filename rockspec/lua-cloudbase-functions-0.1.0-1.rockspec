@@ -19,6 +19,7 @@ interface (HTTP/2 multiplexing, keep-alive) and a transport seam.
 }
 dependencies = {
    "lua >= 5.1",
+   "argparse", -- for bin/cloudbase-fn (Debian: lua-argparse)
 }
 external_dependencies = {
    -- library only: Debian keeps curl/curl.h in a multiarch directory that a
@@ -32,9 +33,8 @@ build = {
          sources = {
             "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
             "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
-            "src/module.c",
-            "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
-            "src/wire.c",
+            "src/lua_methods.c", "src/module.c", "src/request.c", "src/response.c",
+            "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
             "src/call.c", "src/loop.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
@@ -42,5 +42,11 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+      -- the OpenResty client (cosockets); loaded only inside ngx_lua
+      ["cloudbase.functions.ngx"] = "lua/cloudbase/functions/ngx.lua",
+   },
+   install = {
+      -- luarocks wraps it so that it runs with the tree's interpreter and paths
+      bin = { ["cloudbase-fn"] = "bin/cloudbase-fn" },
    },
 }

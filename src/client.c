@@ -9,6 +9,7 @@
 #include "call.h"
 #include "error.h"
 #include "invoke.h"
+#include "lua_methods.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -371,6 +372,7 @@ void cbf_client_open(lua_State *L) {
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
         cbf_call_register(L);
+        cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
