@@ -22,6 +22,12 @@ static double wall_clock(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Push given[key] without metamethods: reading options never runs caller code. */
+static void raw_get(lua_State *L, int given, const char *key) {
+    lua_pushstring(L, key);
+    lua_rawget(L, given);
+}
+
 static void bad(lua_State *L, const char *why) {
     char msg[160];
     snprintf(msg, sizeof msg, "auth%s", why);
@@ -64,14 +70,14 @@ void cbf_auth_read(lua_State *L, int opts, int uv) {
     }
     lua_createtable(L, 0, 5);
     state = lua_gettop(L);
-    lua_getfield(L, given, "refresh_token");
+    raw_get(L, given, "refresh_token");
     if (!token_ok(L, -1)) bad(L, ".refresh_token must be a non-empty string without control bytes");
     lua_setfield(L, state, "refresh_token");
-    lua_getfield(L, given, "access_token");
+    raw_get(L, given, "access_token");
     if (!lua_isnil(L, -1) && !token_ok(L, -1)) bad(L, ".access_token must be a non-empty string without control bytes");
     lua_setfield(L, state, "access_token");
-    lua_getfield(L, given, "expires_in");
-    lua_getfield(L, given, "expires_at");
+    raw_get(L, given, "expires_in");
+    raw_get(L, given, "expires_at");
     if (!lua_isnil(L, -1) && !lua_isnil(L, -2)) bad(L, ": give expires_in or expires_at, not both");
     if (!lua_isnil(L, -2)) {
         if (lua_type(L, -2) != LUA_TNUMBER) bad(L, ".expires_in must be a number of seconds");
@@ -83,7 +89,7 @@ void cbf_auth_read(lua_State *L, int opts, int uv) {
         lua_setfield(L, state, "expires_at");
     }
     lua_pop(L, 2);
-    lua_getfield(L, given, "refresh_margin");
+    raw_get(L, given, "refresh_margin");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushnumber(L, DEFAULT_MARGIN);
@@ -91,7 +97,7 @@ void cbf_auth_read(lua_State *L, int opts, int uv) {
         bad(L, ".refresh_margin must be a number of seconds (0 or more)");
     }
     lua_setfield(L, state, "margin");
-    lua_getfield(L, given, "on_refresh");
+    raw_get(L, given, "on_refresh");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) bad(L, ".on_refresh must be a function(tokens)");
     lua_setfield(L, state, "on_refresh");
     lua_setfield(L, uv, CBF_UV_AUTH);
