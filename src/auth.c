@@ -238,13 +238,15 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
         return -1;
     }
     t->active = 1;
-    if (build_refresh(L, c, state, t)) {
-        t->active = 0;
-        return -1;
+    t->owner = c->owner; /* a raise meanwhile: the method's guard takes it back */
+    rc = build_refresh(L, c, state, t);
+    if (rc == 0) {
+        cbf_retry_begin(&t->retry, NULL, t->req.timeout);
+        rc = cbf_invoke_attach(L, c, t);
     }
-    cbf_retry_begin(&t->retry, NULL, t->req.timeout);
-    if (cbf_invoke_attach(L, c, t)) {
+    if (rc) {
         t->active = 0;
+        t->owner = NULL;
         return -1;
     }
     c->running = 1; /* no Lua runs in the loop; nested calls stay refused */
@@ -254,6 +256,7 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
     cbf_buffer_reset(&t->req.body, CBF_BUFFER_KEEP); /* the refresh token goes now */
     cbf_transfer_clear(t);
     t->active = 0;
+    t->owner = NULL;
     if (rc == 0) notify(L, c, state);
     return rc;
 }

@@ -52,7 +52,10 @@ typedef struct {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all), else 0 */
+    cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
     int active; /* taken by a call (invoke, invoke_all or a started call) */
+    int attached; /* on the client's loop (cbf_invoke_attach) and not yet finished */
+    const void *owner; /* the method call that claimed it (see guarded() in invoke.c) */
     struct cbf_call *started; /* the client:start call it serves, or NULL */
     cbf_retry_state retry;    /* the call's attempts (src/retry.c) */
 } cbf_transfer;
@@ -61,8 +64,10 @@ typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_htt
 
 typedef struct {
     cbf_loop *loop;
+    cbf_alloc alloc;          /* the Lua state's: every allocation of the client */
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
+    size_t transfers_cap; /* entries allocated in `transfers` */
     char *base_url;  /* no trailing slash */
     char *qualifier; /* default X-Qualifier, or NULL */
     char *ca_file;
@@ -79,6 +84,7 @@ typedef struct {
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
+    const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);

@@ -36,7 +36,7 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
 const char *cbf_request_bearer(const cbf_request *req, size_t *len);
 /* Replace req's Authorization header with "Bearer token". 0, or -1 out of memory. */
 int cbf_request_set_bearer(cbf_request *req, const char *token, size_t len);
-void cbf_request_init(cbf_request *req);
+void cbf_request_init(cbf_request *req, cbf_alloc alloc);
 void cbf_request_free(cbf_request *req);
 
 #endif
