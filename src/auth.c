@@ -231,7 +231,7 @@ static void notify(lua_State *L, cbf_client *c, int state) {
 /* One refresh on the client's loop (other transfers move on meanwhile). 0, or -1 with
  * the endpoint's (or the transfer's) error pushed. */
 static int refresh(lua_State *L, cbf_client *c, int state) {
-    cbf_transfer *t = cbf_client_idle_transfer(c);
+    cbf_transfer *t = cbf_invoke_idle_transfer(c);
     int rc, running = c->running;
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for the refresh transfer", 0, NULL, NULL, 0);

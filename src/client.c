@@ -46,26 +46,15 @@ void cbf_client_call_end(cbf_client *c) {
     if (--c->calls == 0 && c->closed) cbf_client_release(c);
 }
 
-int cbf_client_ensure_transfers(cbf_client *c, size_t n) {
-    cbf_transfer **grown;
-    if (c->ntransfers >= n) return 0;
-    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
-    if (!grown) return -1;
-    c->transfers = grown;
-    c->transfers_cap = n;
-    while (c->ntransfers < n) {
-        cbf_transfer *t = cbf_transfer_new(c);
-        if (!t) return -1;
-        c->transfers[c->ntransfers++] = t;
-    }
-    return 0;
-}
-
-cbf_transfer *cbf_client_idle_transfer(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++)
-        if (!c->transfers[k]->active) return c->transfers[k];
-    return cbf_client_ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
+void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
+    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+    t->attached = 0;
+    t->active = 0;
+    t->owner = NULL;
+    t->started = NULL;
+    t->call = 0;
+    t->retry.wake_ms = 0;
+    cbf_transfer_clear(t);
 }
 
 static void free_string(cbf_client *c, char **s) {
@@ -77,8 +66,7 @@ void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         cbf_transfer *t = c->transfers[i];
-        /* a call waiting to be sent again is not on the loop */
-        if (t->active && !t->done && t->retry.wake_ms == 0 && c->loop) cbf_loop_remove(c->loop, t->easy);
+        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
         if (t->started) cbf_call_lose_transfer(t->started);
         cbf_transfer_free(t);
     }
@@ -375,7 +363,7 @@ static int client_new(lua_State *L) {
     retry_option(L, opts, c);
     parse_lua_settings(L, opts, uv);
 
-    c->loop = cbf_loop_new();
+    c->loop = cbf_loop_new(c->alloc);
     if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     cbf_setuservalue(L, -2);

@@ -53,9 +53,10 @@ typedef struct {
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all), else 0 */
     cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
-    int active; /* taken by a call (invoke, invoke_all or a started call) */
-    int attached; /* on the client's loop (cbf_invoke_attach) and not yet finished */
-    const void *owner; /* the method call that claimed it (see guarded() in invoke.c) */
+    int active;   /* in use by a call (invoke, invoke_all or a started call) */
+    int attached; /* on the client's loop, not yet finished */
+    const void *owner; /* the call that claimed it (see guarded() in invoke.c), or the
+                        * started call (struct cbf_call) that holds it */
     struct cbf_call *started; /* the client:start call it serves, or NULL */
     cbf_retry_state retry;    /* the call's attempts (src/retry.c) */
 } cbf_transfer;
@@ -94,10 +95,8 @@ cbf_client *cbf_client_check_open(lua_State *L);
 /* Calls in progress keep the client alive through a close() made meanwhile. */
 void cbf_client_call_begin(cbf_client *c);
 void cbf_client_call_end(cbf_client *c);
-/* The transfer pool: at least n transfers (0, or -1 out of memory); a transfer no call
- * is using, made if need be (NULL out of memory). */
-int cbf_client_ensure_transfers(cbf_client *c, size_t n);
-cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
+/* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
+void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
 void cbf_client_open(lua_State *L); /* pushes functions.new */

@@ -19,12 +19,13 @@
 #define DEFAULT_CONCURRENCY 16
 #define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
+
 /* Slots a method may need on top of its arguments, checked once on entry. */
 #define STACK_NEED 64
 
-/* Give a transfer to the method call that `c->owner` names: the guard around that
- * call takes it back however the call ends. */
-static void claim(cbf_client *c, cbf_transfer *t) {
+/* Give a transfer to the call that `c->owner` names: the guard around that call
+ * takes it back however the call ends. */
+void cbf_invoke_claim(cbf_client *c, cbf_transfer *t) {
     t->active = 1;
     t->owner = c->owner;
 }
@@ -36,28 +37,25 @@ static void unclaim(cbf_transfer *t) {
     t->owner = NULL;
 }
 
-/* Take back every transfer `owner` claimed: detached, cleared and idle again. */
+/* Take back every transfer `owner` claimed: detached, cleared and idle again. A
+ * started call's transfer belongs to the call (owner = the call), never to a guard. */
 static void release_owned(cbf_client *c, const void *owner) {
     size_t k;
     for (k = 0; k < c->ntransfers; k++) {
         cbf_transfer *t = c->transfers[k];
-        if (t->owner != owner) continue;
-        if (t->attached && !t->done) cbf_loop_remove(c->loop, t->easy);
-        t->attached = 0;
-        t->active = 0;
-        t->call = 0;
-        t->retry.wake_ms = 0;
-        t->owner = NULL;
-        cbf_transfer_clear(t);
+        if (t->owner == owner) cbf_client_detach(c, t);
     }
 }
+
+/* Push nil, err under the error on top (so a method returns both). */
+static int nil_err(lua_State *L) { return cbf_error_fail(L, 0); }
 
 /* Every method runs `body` through here: a closed or busy client is refused before
  * anything starts, and the body runs under lua_pcall so that, whatever raises inside
  * (a memory error, a caller's metamethod), its transfers, the call count and the busy
  * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
  * becomes nil, err (try_invoke, prepare, process, which never raise). */
-static int guarded(lua_State *L, lua_CFunction body, int raise) {
+int cbf_invoke_guarded(lua_State *L, lua_CFunction body, int raise) {
     cbf_client *c = cbf_client_check(L, 1);
     int nargs = lua_gettop(L), status;
     const void *outer = c->owner;
@@ -68,7 +66,7 @@ static int guarded(lua_State *L, lua_CFunction body, int raise) {
     if (refused || !lua_checkstack(L, STACK_NEED)) {
         cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
                        refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
-        return cbf_error_fail(L, raise);
+        return raise ? lua_error(L) : nil_err(L);
     }
     cbf_client_call_begin(c);
     c->owner = &owner;
@@ -91,7 +89,30 @@ static int guarded(lua_State *L, lua_CFunction body, int raise) {
                        status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
         lua_replace(L, -2);
     }
-    return cbf_error_fail(L, 0);
+    return nil_err(L);
+}
+
+/* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
+static int ensure_transfers(cbf_client *c, size_t n) {
+    cbf_transfer **grown;
+    if (c->ntransfers >= n) return 0;
+    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
+    if (!grown) return -1;
+    c->transfers = grown;
+    c->transfers_cap = n;
+    while (c->ntransfers < n) {
+        cbf_transfer *t = cbf_transfer_new(c);
+        if (!t) return -1;
+        c->transfers[c->ntransfers++] = t;
+    }
+    return 0;
+}
+
+cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++)
+        if (!c->transfers[k]->active) return c->transfers[k];
+    return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
 }
 
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
@@ -255,7 +276,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     if (cbf_invoke_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    t = cbf_client_idle_transfer(c);
+    t = cbf_invoke_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
@@ -263,7 +284,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     /* Lua code still runs below (a user codec, a hook): a nested call on this client
      * must take another transfer, not this one. */
-    claim(c, t);
+    cbf_invoke_claim(c, t);
     if (cbf_request_build(L, c, a, token, &t->req) || cbf_invoke_policy(L, c, a->opts, &policy)) {
         rc = -1;
     } else {
@@ -293,8 +314,8 @@ static int invoke_body(lua_State *L) {
     return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return guarded(L, invoke_body, 1); }
-static int client_try_invoke(lua_State *L) { return guarded(L, invoke_body, 0); }
+static int client_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
@@ -303,15 +324,15 @@ static int client_try_invoke(lua_State *L) { return guarded(L, invoke_body, 0); 
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int token;
-    if (cbf_invoke_token(L, c, a->uv)) return cbf_error_fail(L, 0);
+    if (cbf_invoke_token(L, c, a->uv)) return nil_err(L);
     token = lua_gettop(L);
-    t = cbf_client_idle_transfer(c);
+    t = cbf_invoke_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-        return cbf_error_fail(L, 0);
+        return nil_err(L);
     }
-    claim(c, t);
-    if (cbf_request_build(L, c, a, token, &t->req)) return cbf_error_fail(L, 0);
+    cbf_invoke_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req)) return nil_err(L);
     cbf_request_push(L, &t->req);
     /* so a transport can stop reading a body early (the ngx transport does) */
     lua_pushinteger(L, (lua_Integer)c->max_response_size);
@@ -328,7 +349,7 @@ static int prepare_body(lua_State *L) {
 
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) { return guarded(L, prepare_body, 0); }
+static int client_prepare(lua_State *L) { return cbf_invoke_guarded(L, prepare_body, 0); }
 
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
@@ -345,11 +366,11 @@ static int process_body(lua_State *L) {
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    if (cbf_response_finish(L, 3, &r)) return cbf_error_fail(L, 0);
+    if (cbf_response_finish(L, 3, &r)) return nil_err(L);
     return 2;
 }
 
-static int client_process(lua_State *L) { return guarded(L, process_body, 0); }
+static int client_process(lua_State *L) { return cbf_invoke_guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
@@ -423,7 +444,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    claim(c, t);
+    cbf_invoke_claim(c, t);
     if (cbf_invoke_start(L, c, ALL_UV, t, &policy)) {
         cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
         unclaim(t);
@@ -434,7 +455,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
     return 1;
 }
 
-/* Transfers held by calls started with client:start (invoke_all leaves them be). */
+/* Transfers in use, by started calls or by an outer call (invoke_all leaves them be). */
 static size_t busy_transfers(const cbf_client *c) {
     size_t k, n = 0;
     for (k = 0; k < c->ntransfers; k++) n += c->transfers[k]->active != 0;
@@ -521,7 +542,7 @@ static int invoke_all_body(lua_State *L) {
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     if (conc > n) conc = n > 0 ? n : 1;
-    if (cbf_client_ensure_transfers(c, (size_t)conc + busy_transfers(c)))
+    if (ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
@@ -540,7 +561,7 @@ static int invoke_all_body(lua_State *L) {
     return 1;
 }
 
-static int client_invoke_all(lua_State *L) { return guarded(L, invoke_all_body, 1); }
+static int client_invoke_all(lua_State *L) { return cbf_invoke_guarded(L, invoke_all_body, 1); }
 
 /* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
 
@@ -556,7 +577,7 @@ static int plan_all_body(lua_State *L) {
 }
 
 /* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
-int cbf_invoke_plan_all(lua_State *L) { return guarded(L, plan_all_body, 1); }
+int cbf_invoke_plan_all(lua_State *L) { return cbf_invoke_guarded(L, plan_all_body, 1); }
 
 static int prepare_call_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, ALL_CLIENT);
@@ -568,12 +589,12 @@ static int prepare_call_body(lua_State *L) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return cbf_error_fail(L, 0);
     }
-    if (call_args(L, i, &a) != 0) return cbf_error_fail(L, 0);
+    if (call_args(L, i, &a) != 0) return nil_err(L);
     return prepare_args(L, c, &a);
 }
 
 /* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
-int cbf_invoke_prepare_call(lua_State *L) { return guarded(L, prepare_call_body, 0); }
+int cbf_invoke_prepare_call(lua_State *L) { return cbf_invoke_guarded(L, prepare_call_body, 0); }
 
 void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},

@@ -285,4 +285,5 @@ void cbf_transfer_finished(CURL *easy, CURLcode result) {
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     t->result = result;
     t->done = 1;
+    t->attached = 0;
 }
