@@ -45,6 +45,10 @@ int cbf_invoke_again(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
 /* A call's wait is over: on_request runs, then t goes on the loop with the time left.
  * 0, or -1 with an error pushed. */
 int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
+/* The outcome under the table at the top (`result, info` when ok, an error otherwise;
+ * `tbl` is the table's index) moves into it as { ok = true, result =, info = } or
+ * { ok = false, error = }; the table stays on top. */
+void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok);
 /* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
 
