@@ -32,7 +32,7 @@ MODULE = $(BUILD)/cloudbase/functions.so
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs lua-luv time bsdutils
 DEPS_BENCH = wrk procps
 DEPS_FUZZ = clang libclang-rt-14-dev
 # The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
@@ -97,6 +97,12 @@ test: deps-test deps-fuzz
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@LUA="$(LUA)" ./examples/run-demo
+
+# The non-blocking examples, each against its own local gateway (examples/run NAME):
+# make example-frame_loop, make example-luv_loop, make example-coroutines
+example-%: deps-test
+	@$(MAKE) --no-print-directory all
+	@LUA="$(LUA)" BUILD="$(BUILD)" ./examples/run $*
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
+#include "auth.h"
 #include "error.h"
+#include "hooks.h"
 #include "invoke.h"
 #include "lua_methods.h"
 #include "request.h"
@@ -22,10 +25,36 @@ static const char *const known_options[] = {
     "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   NULL};
+    "http2",   "retry",     "on_request", "on_response", "auth", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
+}
+
+cbf_client *cbf_client_check_open(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
+    if (c->running)
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
+                        "the client is busy: a token or transport function called it again");
+    return c;
+}
+
+void cbf_client_call_begin(cbf_client *c) { c->calls++; }
+
+void cbf_client_call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
+    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+    t->attached = 0;
+    t->active = 0;
+    t->owner = NULL;
+    t->started = NULL;
+    t->call = 0;
+    t->retry.wake_ms = 0;
+    cbf_transfer_clear(t);
 }
 
 static void free_string(cbf_client *c, char **s) {
@@ -36,14 +65,16 @@ static void free_string(cbf_client *c, char **s) {
 void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
-        if (c->multi) curl_multi_remove_handle(c->multi, c->transfers[i]->easy);
-        cbf_transfer_free(c->transfers[i]);
+        cbf_transfer *t = c->transfers[i];
+        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+        if (t->started) cbf_call_lose_transfer(t->started);
+        cbf_transfer_free(t);
     }
     if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
     c->transfers = NULL;
     c->ntransfers = c->transfers_cap = 0;
-    if (c->multi) curl_multi_cleanup(c->multi);
-    c->multi = NULL;
+    cbf_loop_free(c->loop);
+    c->loop = NULL;
     curl_slist_free_all(c->resolve);
     c->resolve = NULL;
     free_string(c, &c->base_url);
@@ -61,11 +92,15 @@ static int client_gc(lua_State *L) {
 }
 
 /* Closing from a token, transport or codec function, in the middle of a call, must
- * not free what that call is using: the call finishes, then the client is released. */
+ * not free what that call is using: the call finishes, then the client is released.
+ * Started calls end at once with CANCELLED. */
 static int client_close(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) return 0;
     c->closed = 1;
-    if (c->calls == 0) cbf_client_release(c);
+    cbf_client_call_begin(c); /* a user codec settling a finished call may close again */
+    cbf_call_cancel_all(L, 1);
+    cbf_client_call_end(c);
     return 0;
 }
 
@@ -226,6 +261,15 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
         if (!ok) bad_option(L, "%s must be a codec table with encode and decode", "json");
     }
     lua_setfield(L, uv, CBF_UV_JSON);
+    cbf_hooks_read(L, opts, uv);
+    cbf_auth_read(L, opts, uv);
+}
+
+static void retry_option(lua_State *L, int opts, cbf_client *c) {
+    static const cbf_retry_policy none = {1, 0, 0};
+    cbf_rawfield(L, opts, "retry");
+    if (cbf_retry_policy_read(L, -1, "retry", &none, &c->retry)) lua_error(L);
+    lua_pop(L, 1);
 }
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
@@ -316,11 +360,11 @@ static int client_new(lua_State *L) {
     c->max_request_size = size_option(L, opts, "max_request_size", DEFAULT_MAX_REQUEST);
     c->http_mode = http_mode_option(L, opts);
     parse_resolve(L, opts, c);
+    retry_option(L, opts, c);
     parse_lua_settings(L, opts, uv);
 
-    c->multi = curl_multi_init();
-    if (!c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    c->loop = cbf_loop_new(c->alloc);
+    if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     cbf_setuservalue(L, -2);
     return 1;
@@ -337,6 +381,7 @@ void cbf_client_open(lua_State *L) {
         lua_newtable(L);
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
+        cbf_call_register(L);
         cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }

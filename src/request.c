@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "request_id.h"
 #include "wire.h"
 
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
@@ -119,16 +120,21 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
     return 0;
 }
 
-/* A header with this name was already added (case-insensitive). */
-static int header_present(const cbf_buffer *h, const char *name) {
+/* The value of the header `name` already added (case-insensitive), or NULL. */
+static const char *header_value(const cbf_buffer *h, const char *name) {
     size_t nlen = strlen(name), pos = 0;
     while (pos < h->len) {
         const char *entry = h->data + pos;
         size_t elen = strlen(entry);
-        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0) return 1;
+        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0)
+            return entry + nlen + 1 + strspn(entry + nlen + 1, " \t");
         pos += elen + 1;
     }
-    return 0;
+    return NULL;
+}
+
+static int header_present(const cbf_buffer *h, const char *name) {
+    return header_value(h, name) != NULL;
 }
 
 static int add_header(cbf_buffer *h, const char *name, const char *value, size_t vlen) {
@@ -209,7 +215,7 @@ static int opt(lua_State *L, int opts, const char *key) {
 static int check_opts_keys(lua_State *L, int opts, int is_call) {
     static const char *const known[] = {"qualifier", "webfn",   "timeout", "connect_timeout",
                                         "headers",   "method",  "path",    "query",
-                                        NULL};
+                                        "retry",     NULL};
     char msg[120];
     if (lua_isnoneornil(L, opts)) return 0;
     if (!lua_istable(L, opts)) return invalid(L, "opts must be a table");
@@ -219,8 +225,9 @@ static int check_opts_keys(lua_State *L, int opts, int is_call) {
         if (lua_type(L, -2) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -2);
             for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
-            found |= is_call && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
-        } else if (is_call && lua_isinteger(L, -2)) {
+            found |= is_call == CBF_OPTS_CALL_TABLE && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
+            found |= is_call == CBF_OPTS_START && strcmp(k, "on_done") == 0;
+        } else if (is_call == CBF_OPTS_CALL_TABLE && lua_isinteger(L, -2)) {
             found = lua_tointeger(L, -2) == 1 || lua_tointeger(L, -2) == 2;
         }
         if (!found) {
@@ -515,6 +522,26 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
     return 0;
 }
 
+/* The call's X-Request-Id: the caller's (client or call headers, any case), else a
+ * fresh UUID added to the headers. Kept in req for info and errors. */
+static int request_id(lua_State *L, cbf_buffer *h, cbf_request *req) {
+    const char *given = header_value(h, "X-Request-Id");
+    if (given) {
+        size_t len = strlen(given);
+        if (len > CBF_REQUEST_ID_MAX) len = CBF_REQUEST_ID_MAX;
+        memcpy(req->request_id, given, len);
+        req->request_id[len] = '\0';
+        return 0;
+    }
+    if (cbf_request_id_new(req->request_id)) {
+        cbf_error_push(L, CBF_E_RANDOM_UNAVAILABLE,
+                       "the OS random source failed: no request id could be made", 0, NULL, NULL, 0);
+        return -1;
+    }
+    if (add_header(h, "X-Request-Id", req->request_id, CBF_UUID_LEN)) return out_of_memory(L);
+    return 0;
+}
+
 static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
                          int token, cbf_request *req) {
     cbf_buffer *h = &req->headers;
@@ -531,6 +558,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     lua_getfield(L, a->uv, CBF_UV_HEADERS);
     rc |= add_header_table(h, L, lua_gettop(L));
     lua_pop(L, 1);
+    if (rc == 0 && request_id(L, h, req)) return -1;
 
     opt(L, a->opts, "qualifier");
     if (!lua_isnil(L, -1)) {
@@ -560,6 +588,35 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     return rc ? out_of_memory(L) : 0;
 }
 
+const char *cbf_request_bearer(const cbf_request *req, size_t *len) {
+    const char *v = header_value(&req->headers, "Authorization");
+    if (!v || strncmp(v, "Bearer ", 7) != 0) return NULL;
+    *len = strlen(v + 7);
+    return v + 7;
+}
+
+int cbf_request_set_bearer(cbf_request *req, const char *token, size_t len) {
+    cbf_buffer kept;
+    size_t pos = 0;
+    int rc = 0;
+    cbf_buffer_init(&kept, req->headers.alloc);
+    while (pos < req->headers.len) {
+        const char *entry = req->headers.data + pos;
+        size_t elen = strlen(entry);
+        if (strncasecmp(entry, "Authorization:", 14) != 0) rc |= cbf_buffer_append(&kept, entry, elen + 1);
+        pos += elen + 1;
+    }
+    rc |= cbf_buffer_append_str(&kept, "Authorization: Bearer ") || cbf_buffer_append(&kept, token, len) ||
+          cbf_buffer_append(&kept, "", 1);
+    if (rc) {
+        cbf_buffer_free(&kept);
+        return -1;
+    }
+    cbf_buffer_free(&req->headers);
+    req->headers = kept;
+    return 0;
+}
+
 /* On failure the error object is left alone on top of where the stack started. */
 static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
                  cbf_request *req);
@@ -586,6 +643,7 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     cbf_buffer_reset(&req->url, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->headers, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->body, CBF_BUFFER_KEEP);
+    req->request_id[0] = '\0';
     if (lua_type(L, a->name) != LUA_TSTRING)
         return invalid(L, "function name must be a string");
     name = lua_tolstring(L, a->name, &nlen);

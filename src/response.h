@@ -10,6 +10,7 @@ typedef struct {
     size_t body_len;
     int headers;  /* stack index: { lower-case name = value }, or an info record */
     double elapsed; /* seconds; negative when unknown */
+    const char *sent_id; /* the X-Request-Id sent, or NULL: the id when the answer has none */
 } cbf_response;
 
 /* Push `result, info` and return 0, or push an error object and return -1. */
