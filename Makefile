@@ -12,7 +12,9 @@ CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS ?= -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= $(OPTFLAGS)
-ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
+# Hidden by default: the module exports only luaopen_cloudbase_functions (CBF_EXPORT).
+VISIBILITY ?= -fvisibility=hidden
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(VISIBILITY) $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
 LIBFLAG ?= -shared
 LDFLAGS ?=
 PREFIX ?= /usr/local

@@ -35,6 +35,7 @@ build = {
             "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
             "src/module.c",
             "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
+            "src/wire.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },

@@ -19,9 +19,9 @@
 
 static cbf_client *check_open(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, "INVALID_ARGUMENT", "the client is closed");
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
     if (c->running)
-        cbf_error_raise(L, "INVALID_ARGUMENT",
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
                         "the client is busy: a token or transport function called it again");
     return c;
 }
@@ -67,7 +67,7 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     record = lua_gettop(L);
     if (t->result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, msg, sizeof msg);
+        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
         cbf_error_push(L, code, msg, status, id, NULL, 0);
         lua_replace(L, record);
@@ -106,7 +106,7 @@ static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, siz
 static int call_token(lua_State *L, cbf_client *c, int uv) {
     if (cbf_request_token(L, uv)) return -1;
     if (c->closed) {
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed by its token function", 0,
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed by its token function", 0,
                        NULL, NULL, 0);
         lua_replace(L, -2);
         return -1;
@@ -119,14 +119,14 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, transport, rc;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return -1;
     }
     if (call_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
     t = idle_transfer(c);
     if (!t) {
-        cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a transfer", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
         return -1;
     }
@@ -142,7 +142,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     } else {
         CURLcode setup = cbf_transfer_setup(t);
         if (setup != CURLE_OK) {
-            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                            curl_easy_strerror(setup), 0, NULL, NULL, 0);
             cbf_transfer_clear(t);
             rc = -1;
@@ -211,7 +211,7 @@ static int client_prepare(lua_State *L) {
         int token = lua_gettop(L);
         t = idle_transfer(c);
         if (!t) {
-            cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a request", 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
             rc = -1;
         } else {
             t->active = 1;
@@ -235,7 +235,7 @@ static int client_process(lua_State *L) {
     int rc;
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
-    rc = cbf_lua_response_read(L, 2, c->max_response_size, "INVALID_ARGUMENT", &r);
+    rc = cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r);
     if (rc == 0) {
         lua_getfield(L, 2, "elapsed");
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
@@ -278,7 +278,7 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     lua_rawgeti(L, ALL_CALLS, i);
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
-        cbf_error_push(L, "INVALID_ARGUMENT", "each call must be a table { name, payload, ... }",
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "each call must be a table { name, payload, ... }",
                        0, NULL, NULL, 0);
         return -1;
     }
@@ -331,7 +331,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
     CURLcode setup;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         return 0;
     }
@@ -349,7 +349,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
     lua_settop(L, ALL_TOP);
     setup = cbf_transfer_setup(t);
     if (setup != CURLE_OK) {
-        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                        curl_easy_strerror(setup), 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         cbf_transfer_clear(t);
@@ -398,17 +398,17 @@ static void detach_all(cbf_client *c) {
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
     if (lua_isnil(L, ALL_OPTS)) return conc;
-    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, "INVALID_ARGUMENT", "opts must be a table");
+    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
     lua_pushnil(L);
     while (lua_next(L, ALL_OPTS) != 0) {
         if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
-            cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all knows one option: concurrency");
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
         lua_pop(L, 1);
     }
     lua_getfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
-            cbf_error_raise(L, "INVALID_ARGUMENT", "concurrency must be an integer from 1 to 1024");
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
         conc = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);
@@ -421,7 +421,7 @@ static int client_invoke_all(lua_State *L) {
     int status;
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
-        return cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all expects a list of calls");
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
     conc = concurrency_option(L);
     n = (lua_Integer)lua_rawlen(L, ALL_CALLS);
     cbf_getuservalue(L, ALL_CLIENT);
@@ -436,7 +436,7 @@ static int client_invoke_all(lua_State *L) {
     }
     if (conc > n) conc = n > 0 ? n : 1;
     if (ensure_transfers(c, (size_t)conc))
-        return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for the transfers");
+        return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
     lua_pushcclosure(L, all_through_curl, 2);
