@@ -31,7 +31,7 @@ MODULE = $(BUILD)/cloudbase/functions.so
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils lua-luv
 DEPS_BENCH = wrk procps
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
@@ -80,6 +80,12 @@ test: deps-test
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@LUA="$(LUA)" ./examples/run-demo
+
+# The non-blocking examples, each against its own local gateway (examples/run NAME):
+# make example-frame_loop, make example-luv_loop, make example-coroutines
+example-%: deps-test
+	@$(MAKE) --no-print-directory all
+	@LUA="$(LUA)" BUILD="$(BUILD)" ./examples/run $*
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all

@@ -164,6 +164,9 @@ local sleep = worker("sleep-module", { count = 200, concurrency = 200, ms = 100,
 add("sleep_cold", sleep, "cold_seconds")
 add("sleep_warm", sleep, "warm_seconds")
 
+progress("frame loop: 60 fps, a 200 ms call every 0.5 s (bench/frame_loop.lua)")
+local frame = parse_kv(sh(pinned("lua5.4 bench/frame_loop.lua") .. " " .. q(url) .. " " .. q(token) .. " 2"))
+
 client_cpu = nil
 progress("codec")
 local codec = worker("codec", { repeats = 5, min_seconds = 0.25 })
@@ -252,6 +255,20 @@ row("200 × sleep(100 ms), concurrency 200, new client", best("sleep_cold", true
   0.1, fmt_s, { op = "<", value = 0.5, on = "ours", text = "0.5 s" }, err("sleep_cold"))
 row("200 × sleep(100 ms), concurrency 200, reused client", best("sleep_warm", true), "ideal",
   0.1, fmt_s, { op = "<", value = 0.5, on = "ours", text = "0.5 s" }, err("sleep_warm"))
+-- Frame loop (issue 9): the non-blocking loop against the same loop with no calls and
+-- with the blocking invoke; best of 2 runs of 3 s (180 frames) each.
+local function fmt_ms(v) return v and string.format("%.1f ms", v) or "n/a" end
+local function fmt_frames(v) return v and string.format("%d of 180", v) or "n/a" end
+row("frame loop 60 fps, 200 ms call every 0.5 s: worst frame, start + poll(0)", frame.nonblocking_worst_ms,
+  "blocking invoke", frame.blocking_worst_ms, fmt_ms, { op = "<", value = 0.25, text = "0.25×" },
+  frame.nonblocking_error)
+row("frame loop 60 fps, 200 ms call every 0.5 s: frames lost, start + poll(0)", frame.nonblocking_lost,
+  "blocking invoke", frame.blocking_lost, fmt_frames, { op = "<", value = 3, on = "ours", text = "3 frames" },
+  frame.nonblocking_error, true)
+row("frame loop 60 fps, no calls (the machine's own jitter): worst frame", frame.idle_worst_ms,
+  "start + poll(0)", frame.nonblocking_worst_ms, fmt_ms, nil, frame.idle_error, true)
+row("frame loop 60 fps, no calls (the machine's own jitter): frames lost", frame.idle_lost,
+  "start + poll(0)", frame.nonblocking_lost, fmt_frames, nil, frame.idle_error, true)
 
 local exact = codec.exact_docs and (codec.exact_docs == "yes" and codec.exact_bigints == "yes")
 local kinds = {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "error.h"
 #include "invoke.h"
 #include "request.h"
@@ -27,17 +28,55 @@ cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
 }
 
+cbf_client *cbf_client_check_open(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
+    if (c->running)
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
+                        "the client is busy: a token or transport function called it again");
+    return c;
+}
+
+void cbf_client_call_begin(cbf_client *c) { c->calls++; }
+
+void cbf_client_call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+int cbf_client_ensure_transfers(cbf_client *c, size_t n) {
+    cbf_transfer **grown;
+    if (c->ntransfers >= n) return 0;
+    grown = realloc(c->transfers, n * sizeof *grown);
+    if (!grown) return -1;
+    c->transfers = grown;
+    while (c->ntransfers < n) {
+        cbf_transfer *t = cbf_transfer_new(c);
+        if (!t) return -1;
+        c->transfers[c->ntransfers++] = t;
+    }
+    return 0;
+}
+
+cbf_transfer *cbf_client_idle_transfer(cbf_client *c) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++)
+        if (!c->transfers[k]->active) return c->transfers[k];
+    return cbf_client_ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
+}
+
 void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
-        if (c->multi) curl_multi_remove_handle(c->multi, c->transfers[i]->easy);
-        cbf_transfer_free(c->transfers[i]);
+        cbf_transfer *t = c->transfers[i];
+        if (t->active && !t->done && c->loop) cbf_loop_remove(c->loop, t->easy);
+        if (t->started) cbf_call_lose_transfer(t->started);
+        cbf_transfer_free(t);
     }
     free(c->transfers);
     c->transfers = NULL;
     c->ntransfers = 0;
-    if (c->multi) curl_multi_cleanup(c->multi);
-    c->multi = NULL;
+    cbf_loop_free(c->loop);
+    c->loop = NULL;
     curl_slist_free_all(c->resolve);
     c->resolve = NULL;
     free(c->base_url);
@@ -56,11 +95,15 @@ static int client_gc(lua_State *L) {
 }
 
 /* Closing from a token, transport or codec function, in the middle of a call, must
- * not free what that call is using: the call finishes, then the client is released. */
+ * not free what that call is using: the call finishes, then the client is released.
+ * Started calls end at once with CANCELLED. */
 static int client_close(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) return 0;
     c->closed = 1;
-    if (c->calls == 0) cbf_client_release(c);
+    cbf_client_call_begin(c); /* a user codec settling a finished call may close again */
+    cbf_call_cancel_all(L, 1);
+    cbf_client_call_end(c);
     return 0;
 }
 
@@ -309,9 +352,8 @@ static int client_new(lua_State *L) {
     parse_resolve(L, opts, c);
     parse_lua_settings(L, opts, uv);
 
-    c->multi = curl_multi_init();
-    if (!c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    c->loop = cbf_loop_new();
+    if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     cbf_setuservalue(L, -2);
     return 1;
@@ -328,6 +370,7 @@ void cbf_client_open(lua_State *L) {
         lua_newtable(L);
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
+        cbf_call_register(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -8,6 +8,7 @@
 
 #include "buffer.h"
 #include "compat.h"
+#include "loop.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -17,6 +18,9 @@
 #define CBF_UV_HEADERS "headers"     /* { name = value } sent on every call */
 #define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
+#define CBF_UV_STARTED "started"     /* { [lightuserdata] = call } not yet reported by poll */
+
+struct cbf_call;
 
 /* What the sans-I/O core hands to a transport. */
 typedef struct {
@@ -44,14 +48,15 @@ typedef struct {
     int done;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
-    int call;   /* index of the call this transfer serves (invoke_all) */
-    int active; /* attached to the multi handle for invoke_all */
+    int call;   /* index of the call this transfer serves (invoke_all), else 0 */
+    int active; /* taken by a call (invoke, invoke_all or a started call) */
+    struct cbf_call *started; /* the client:start call it serves, or NULL */
 } cbf_transfer;
 
 typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
 
 typedef struct {
-    CURLM *multi;
+    cbf_loop *loop;
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
     char *base_url;  /* no trailing slash */
@@ -71,6 +76,16 @@ typedef struct {
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);
+/* The client at stack index 1, or raise: closed, or busy (a nested call while a
+ * multi loop runs). */
+cbf_client *cbf_client_check_open(lua_State *L);
+/* Calls in progress keep the client alive through a close() made meanwhile. */
+void cbf_client_call_begin(cbf_client *c);
+void cbf_client_call_end(cbf_client *c);
+/* The transfer pool: at least n transfers (0, or -1 out of memory); a transfer no call
+ * is using, made if need be (NULL out of memory). */
+int cbf_client_ensure_transfers(cbf_client *c, size_t n);
+cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
 void cbf_client_open(lua_State *L); /* pushes functions.new */

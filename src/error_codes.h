@@ -20,7 +20,8 @@
     X(HTTP_ERROR, "a non-2xx response without the gateway's {code, message} body")         \
     X(TRANSPORT_ERROR, "a Lua transport raised or returned something not a response")       \
     X(OUT_OF_MEMORY, "an allocation failed")                                                \
-    X(DECODE_ERROR, "functions.json.decode was given invalid JSON")
+    X(DECODE_ERROR, "functions.json.decode was given invalid JSON")                         \
+    X(CANCELLED, "a started call was cancelled, or its client closed, before it finished")
 
 #define CBF_DECLARE_ERROR_CODE(name, meaning) extern const char CBF_E_##name[];
 CBF_ERROR_CODES(CBF_DECLARE_ERROR_CODE)

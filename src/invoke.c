@@ -17,46 +17,7 @@
 #define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
-static cbf_client *check_open(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
-}
-
-/* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
-static int ensure_transfers(cbf_client *c, size_t n) {
-    cbf_transfer **grown;
-    if (c->ntransfers >= n) return 0;
-    grown = realloc(c->transfers, n * sizeof *grown);
-    if (!grown) return -1;
-    c->transfers = grown;
-    while (c->ntransfers < n) {
-        cbf_transfer *t = cbf_transfer_new(c);
-        if (!t) return -1;
-        c->transfers[c->ntransfers++] = t;
-    }
-    return 0;
-}
-
-/* A transfer no call is using, made if need be. */
-static cbf_transfer *idle_transfer(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++)
-        if (!c->transfers[k]->active) return c->transfers[k];
-    return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
-}
-
-/* Calls in progress keep the client alive through a close() made meanwhile. */
-static void call_begin(cbf_client *c) { c->calls++; }
-static void call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
-}
-
-/* The transfer has finished: push `result, info` (0) or an error (-1). */
-static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
+int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     cbf_response r;
     cbf_timings tm;
     int record, rc;
@@ -87,7 +48,7 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     return rc;
 }
 
-static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
+int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
     cbf_response r;
     int base = lua_gettop(L);
     if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
@@ -101,9 +62,7 @@ static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, siz
     return 0;
 }
 
-/* Push the call's credential (cbf_request_token); the token function may have closed
- * the client, which fails the call. Returns 0, or -1 with an error pushed. */
-static int call_token(lua_State *L, cbf_client *c, int uv) {
+int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
     if (cbf_request_token(L, uv)) return -1;
     if (c->closed) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed by its token function", 0,
@@ -114,6 +73,16 @@ static int call_token(lua_State *L, cbf_client *c, int uv) {
     return 0;
 }
 
+int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
+    CURLcode setup = cbf_transfer_setup(t);
+    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) return 0;
+    cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                   setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
+                   NULL, 0);
+    cbf_transfer_clear(t);
+    return -1;
+}
+
 /* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, transport, rc;
@@ -122,9 +91,9 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return -1;
     }
-    if (call_token(L, c, a->uv)) return -1;
+    if (cbf_invoke_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    t = idle_transfer(c);
+    t = cbf_client_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
@@ -138,21 +107,17 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
     } else if (!lua_isnil(L, transport)) {
-        rc = finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
+        rc = cbf_invoke_finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
-        CURLcode setup = cbf_transfer_setup(t);
-        if (setup != CURLE_OK) {
-            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                           curl_easy_strerror(setup), 0, NULL, NULL, 0);
-            cbf_transfer_clear(t);
+        if (cbf_invoke_attach(L, c, t)) {
             rc = -1;
         } else {
-            /* No Lua code runs between here and the end of the loop. */
+            /* No Lua code runs between here and the end of the loop. The loop also
+             * moves the client's started calls along; they wait for poll. */
             c->running = 1;
-            curl_multi_add_handle(c->multi, t->easy);
-            while (!t->done) cbf_multi_step(c->multi, POLL_MS);
+            while (!t->done) cbf_loop_step(c->loop, POLL_MS);
             c->running = 0;
-            rc = finish_curl(L, a->uv, t);
+            rc = cbf_invoke_finish_curl(L, a->uv, t);
         }
     }
     t->active = 0;
@@ -165,27 +130,26 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     return rc;
 }
 
-/* A method's (self, name, payload, opts) as call arguments; the uservalue goes to 5. */
-static void method_args(lua_State *L, cbf_call_args *a) {
+void cbf_invoke_method_args(lua_State *L, cbf_call_args *a) {
     lua_settop(L, 4);
     cbf_getuservalue(L, 1);
     a->uv = 5;
     a->name = 2;
     a->payload = 3;
     a->opts = 4;
-    a->opts_is_call = 0;
+    a->opts_is_call = CBF_OPTS_INVOKE;
 }
 
 static int invoke_common(lua_State *L, int raise) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L);
     cbf_call_args a;
-    method_args(L, &a);
-    call_begin(c);
+    cbf_invoke_method_args(L, &a);
+    cbf_client_call_begin(c);
     if (run_one(L, c, &a) == 0) {
-        call_end(c);
+        cbf_client_call_end(c);
         return 2;
     }
-    call_end(c);
+    cbf_client_call_end(c);
     if (raise) return lua_error(L);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -200,16 +164,16 @@ static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
 static int client_prepare(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L);
     cbf_call_args a;
     cbf_transfer *t;
     int rc;
-    method_args(L, &a);
-    call_begin(c);
-    rc = call_token(L, c, a.uv);
+    cbf_invoke_method_args(L, &a);
+    cbf_client_call_begin(c);
+    rc = cbf_invoke_token(L, c, a.uv);
     if (rc == 0) {
         int token = lua_gettop(L);
-        t = idle_transfer(c);
+        t = cbf_client_idle_transfer(c);
         if (!t) {
             cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
             rc = -1;
@@ -220,7 +184,7 @@ static int client_prepare(lua_State *L) {
             t->active = 0;
         }
     }
-    call_end(c);
+    cbf_client_call_end(c);
     if (rc == 0) return 1;
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -230,7 +194,7 @@ static int client_prepare(lua_State *L) {
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
 static int client_process(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L);
     cbf_response r;
     int rc;
     lua_settop(L, 2);
@@ -240,9 +204,9 @@ static int client_process(lua_State *L) {
         lua_getfield(L, 2, "elapsed");
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        call_begin(c);
+        cbf_client_call_begin(c);
         rc = cbf_response_finish(L, 3, &r);
-        call_end(c);
+        cbf_client_call_end(c);
     }
     if (rc == 0) return 2;
     lua_pushnil(L);
@@ -296,7 +260,7 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     }
     a->payload = lua_gettop(L);
     a->uv = ALL_UV;
-    a->opts_is_call = 1;
+    a->opts_is_call = CBF_OPTS_CALL_TABLE;
     return 0;
 }
 
@@ -328,14 +292,13 @@ static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
 static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
     cbf_call_args a;
-    CURLcode setup;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         return 0;
     }
-    if (call_args(L, i, &a) != 0 || call_token(L, c, ALL_UV) != 0) {
+    if (call_args(L, i, &a) != 0 || cbf_invoke_token(L, c, ALL_UV) != 0) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
@@ -347,50 +310,58 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    setup = cbf_transfer_setup(t);
-    if (setup != CURLE_OK) {
-        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                       curl_easy_strerror(setup), 0, NULL, NULL, 0);
+    if (cbf_invoke_attach(L, c, t)) {
         store_outcome(L, i, 0);
-        cbf_transfer_clear(t);
         return 0;
     }
     t->call = (int)i;
     t->active = 1;
-    curl_multi_add_handle(c->multi, t->easy);
     return 1;
 }
 
-/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers. */
+/* Transfers held by calls started with client:start (invoke_all leaves them be). */
+static size_t busy_transfers(const cbf_client *c) {
+    size_t k, n = 0;
+    for (k = 0; k < c->ntransfers; k++) n += c->transfers[k]->active != 0;
+    return n;
+}
+
+/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers.
+ * The pool never grows meanwhile: nested calls are refused while c->running. */
 static int all_through_curl(lua_State *L) {
     cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
     size_t limit = (size_t)lua_tointeger(L, lua_upvalueindex(2)), inflight = 0, k;
     while (next <= n || inflight > 0) {
-        for (k = 0; k < limit && next <= n; k++) {
+        for (k = 0; k < c->ntransfers && inflight < limit && next <= n; k++) {
             cbf_transfer *t = c->transfers[k];
             if (t->active) continue;
             inflight += (size_t)start_call(L, c, next++, t);
         }
         if (inflight == 0) continue;
-        if (cbf_multi_step(c->multi, POLL_MS) == 0) continue;
-        for (k = 0; k < limit; k++) {
+        if (cbf_loop_step(c->loop, POLL_MS) == 0) continue;
+        for (k = 0; k < c->ntransfers; k++) {
             cbf_transfer *t = c->transfers[k];
-            if (!t->active || !t->done) continue;
+            lua_Integer i = t->call;
+            if (!t->active || !t->done || i == 0) continue;
             t->active = 0;
+            t->call = 0;
             inflight--;
-            store_outcome(L, t->call, finish_curl(L, ALL_UV, t) == 0);
+            store_outcome(L, i, cbf_invoke_finish_curl(L, ALL_UV, t) == 0);
         }
     }
     return 0;
 }
 
+/* invoke_all raised: take its own transfers off the loop; started calls go on. */
 static void detach_all(cbf_client *c) {
     size_t k;
     for (k = 0; k < c->ntransfers; k++) {
         cbf_transfer *t = c->transfers[k];
-        if (t->active) curl_multi_remove_handle(c->multi, t->easy);
+        if (t->call == 0) continue;
+        if (!t->done) cbf_loop_remove(c->loop, t->easy);
         t->active = 0;
+        t->call = 0;
         cbf_transfer_clear(t);
     }
 }
@@ -416,7 +387,7 @@ static lua_Integer concurrency_option(lua_State *L) {
 }
 
 static int client_invoke_all(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L);
     lua_Integer n, conc;
     int status;
     lua_settop(L, 3);
@@ -428,14 +399,14 @@ static int client_invoke_all(lua_State *L) {
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
     if (!lua_isnil(L, ALL_TRANSPORT)) {
-        call_begin(c);
+        cbf_client_call_begin(c);
         all_through_lua(L, c, n);
-        call_end(c);
+        cbf_client_call_end(c);
         lua_settop(L, ALL_RESULTS);
         return 1;
     }
     if (conc > n) conc = n > 0 ? n : 1;
-    if (ensure_transfers(c, (size_t)conc))
+    if (cbf_client_ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
@@ -446,12 +417,12 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
     lua_pushvalue(L, ALL_TRANSPORT);
-    call_begin(c);
+    cbf_client_call_begin(c);
     c->running = 1;
     status = lua_pcall(L, ALL_TOP, 0, 0);
     c->running = 0;
     if (status != 0) detach_all(c);
-    call_end(c);
+    cbf_client_call_end(c);
     if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;

@@ -1,10 +1,26 @@
-/* The client's calling methods: invoke, try_invoke, invoke_all, prepare, process. */
+/* The client's calling methods: invoke, try_invoke, invoke_all, prepare, process; and
+ * the steps of one call that client:start (call.c) shares with them. */
 #ifndef CBF_INVOKE_H
 #define CBF_INVOKE_H
 
 #include "client.h"
+#include "request.h"
 
 /* Add the methods to the table on top of the stack. */
 void cbf_invoke_register(lua_State *L);
+
+/* A method's (self, name, payload, opts) as call arguments; the uservalue goes to 5. */
+void cbf_invoke_method_args(lua_State *L, cbf_call_args *a);
+/* Push the call's credential (cbf_request_token); the token function may have closed
+ * the client, which fails the call. Returns 0, or -1 with an error pushed. */
+int cbf_invoke_token(lua_State *L, cbf_client *c, int uv);
+/* Configure t for t->req and start it on the client's loop. Returns 0, or -1 with an
+ * error pushed (t is then cleared). */
+int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
+/* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
+int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
+/* Run req through the Lua transport at `transport`: push `result, info` (0) or an
+ * error (-1). */
+int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max);
 
 #endif

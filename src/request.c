@@ -223,8 +223,9 @@ static int check_opts_keys(lua_State *L, int opts, int is_call) {
         if (lua_type(L, -2) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -2);
             for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
-            found |= is_call && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
-        } else if (is_call && lua_isinteger(L, -2)) {
+            found |= is_call == CBF_OPTS_CALL_TABLE && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
+            found |= is_call == CBF_OPTS_START && strcmp(k, "on_done") == 0;
+        } else if (is_call == CBF_OPTS_CALL_TABLE && lua_isinteger(L, -2)) {
             found = lua_tointeger(L, -2) == 1 || lua_tointeger(L, -2) == 2;
         }
         if (!found) {

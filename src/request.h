@@ -10,8 +10,14 @@ typedef struct {
     int name;
     int payload; /* may be nil */
     int opts;    /* nil or a table */
-    int opts_is_call; /* opts is an invoke_all call table: name, payload, [1], [2] allowed */
+    int opts_is_call; /* a cbf_opts_kind: which keys opts may hold besides the call options */
 } cbf_call_args;
+
+typedef enum {
+    CBF_OPTS_INVOKE,     /* the call options only */
+    CBF_OPTS_CALL_TABLE, /* an invoke_all call table: name, payload, [1], [2] too */
+    CBF_OPTS_START       /* client:start: on_done too */
+} cbf_opts_kind;
 
 /* Push the Bearer credential for one call (a string), or nil when none is set.
  * A token function runs here, under pcall. Returns 0, or -1 with an error pushed. */

@@ -277,19 +277,9 @@ const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, si
     return CBF_E_NETWORK_ERROR;
 }
 
-int cbf_multi_step(CURLM *multi, int wait_ms) {
-    int running = 0, queued, finished = 0;
-    CURLMsg *m;
-    curl_multi_perform(multi, &running);
-    while ((m = curl_multi_info_read(multi, &queued)) != NULL) {
-        cbf_transfer *t = NULL;
-        if (m->msg != CURLMSG_DONE) continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        t->result = m->data.result;
-        t->done = 1;
-        curl_multi_remove_handle(multi, m->easy_handle);
-        finished++;
-    }
-    if (!finished && running) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
-    return finished;
+void cbf_transfer_finished(CURL *easy, CURLcode result) {
+    cbf_transfer *t = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    t->result = result;
+    t->done = 1;
 }

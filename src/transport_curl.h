@@ -18,8 +18,7 @@ void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm);
 /* The module's error code and a message for a failed transfer; `status` is the HTTP
  * status received (0 for none). */
 const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, size_t size);
-/* Run the multi handle until at least one transfer finishes (or `wait_ms` passes);
- * finished transfers get done = 1 and leave the multi. Returns how many finished. */
-int cbf_multi_step(CURLM *multi, int wait_ms);
+/* The loop reports that `easy` (a transfer's handle) finished: done = 1. */
+void cbf_transfer_finished(CURL *easy, CURLcode result);
 
 #endif
