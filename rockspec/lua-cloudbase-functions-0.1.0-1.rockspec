@@ -37,6 +37,7 @@ build = {
             "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
             "src/wire.c",
             "src/call.c", "src/loop.c",
+            "src/connect.c", "src/pool.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },
