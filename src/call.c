@@ -7,6 +7,7 @@
 #include "loop.h"
 #include "request.h"
 #include "transport_curl.h"
+#include "transport_lua.h"
 
 #define WAIT_SLICE_MS 1000
 #define MAX_WAIT 1e9 /* seconds: the same bound as every timeout option */
@@ -186,6 +187,26 @@ static int wait_ms_arg(lua_State *L, int idx) {
 
 /* ---- client methods -------------------------------------------------------- */
 
+/* Run req through the Lua transport at `transport` (called from C here, so it must not
+ * yield) and push `result, info` (returns 1) or an error (returns 0). */
+static int through_lua_transport(lua_State *L, int transport, const cbf_request *req) {
+    int base = lua_gettop(L), ok;
+    lua_pushcfunction(L, cbf_lua_transport_complete);
+    lua_pushvalue(L, 1);
+    lua_pushcfunction(L, cbf_lua_clock);
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, transport);
+    cbf_request_push(L, req);
+    ok = lua_pcall(L, 1, LUA_MULTRET, 0) == 0;
+    lua_pushboolean(L, ok);
+    lua_insert(L, base + 4); /* complete(client, started, ok, response...) */
+    lua_call(L, lua_gettop(L) - base - 1, 3);
+    ok = lua_toboolean(L, base + 1);
+    lua_remove(L, base + 1);
+    lua_settop(L, base + (ok ? 2 : 1));
+    return ok;
+}
+
 /* client:start(name, payload, opts) -> call; try_start -> call | nil, err. */
 static int start_common(lua_State *L, int raise) {
     enum { UV = 5, ON_DONE, CALL, TOKEN, TRANSPORT };
@@ -200,10 +221,7 @@ static int start_common(lua_State *L, int raise) {
     else lua_pushnil(L);
     if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
-        if (raise) return lua_error(L);
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
+        return cbf_error_fail(L, raise);
     }
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
@@ -236,7 +254,7 @@ static int start_common(lua_State *L, int raise) {
         } else if (!lua_isnil(L, TRANSPORT)) {
             /* A Lua transport cannot be driven from a loop: the call runs now, and
              * reports through poll like any other. */
-            store(L, CALL, cbf_invoke_finish_lua(L, UV, TRANSPORT, &t->req, c->max_response_size) == 0);
+            store(L, CALL, through_lua_transport(L, TRANSPORT, &t->req));
         } else if (c->closed) {
             cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
                            NULL, NULL, 0);
@@ -263,10 +281,7 @@ static int start_common(lua_State *L, int raise) {
     }
     lua_pop(L, 1);
     k->settled = 1; /* never reported: the caller gets the error instead */
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, raise);
 }
 
 static int client_start(lua_State *L) { return start_common(L, 1); }
@@ -420,9 +435,7 @@ static int call_result(lua_State *L) {
 /* call:try_result() -> result, info | nil, err. */
 static int call_try_result(lua_State *L) {
     if (push_outcome(L)) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
 }
 
 /* call:cancel() -> true if the call was still running (it now ends with CANCELLED). */

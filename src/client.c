@@ -10,6 +10,7 @@
 #include "connect.h"
 #include "error.h"
 #include "invoke.h"
+#include "lua_methods.h"
 #include "pool.h"
 #include "request.h"
 #include "transport_curl.h"
@@ -405,6 +406,7 @@ void cbf_client_open(lua_State *L) {
         cbf_invoke_register(L);
         cbf_call_register(L);
         cbf_connect_register(L);
+        cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -29,6 +29,13 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
     lua_setmetatable(L, -2);
 }
 
+int cbf_error_fail(lua_State *L, int raise) {
+    if (raise) return lua_error(L);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
 int cbf_error_raise(lua_State *L, const char *code, const char *message) {
     cbf_error_push(L, code, message, 0, NULL, NULL, 0);
     return lua_error(L);

@@ -12,6 +12,9 @@
  * may be NULL. Never includes credentials: callers pass only what is safe to show. */
 void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
                     const char *request_id, const char *body, size_t body_len);
+/* The error on top of the stack, for a method with a raising and a `nil, err` form:
+ * raise it, or return `nil, err` (use as `return cbf_error_fail(L, raise)`). */
+int cbf_error_fail(lua_State *L, int raise);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

@@ -48,20 +48,6 @@ int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     return rc;
 }
 
-int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
-    cbf_response r;
-    int base = lua_gettop(L);
-    if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
-    if (cbf_response_finish(L, uv, &r)) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-        return -1;
-    }
-    lua_replace(L, base + 2);
-    lua_replace(L, base + 1);
-    return 0;
-}
-
 int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
     if (cbf_request_token(L, uv)) return -1;
     if (c->closed) {
@@ -83,9 +69,10 @@ int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
     return -1;
 }
 
-/* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
+/* One call end to end through libcurl (a client with a Lua transport calls through the
+ * Lua methods of lua_methods.c instead). Pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
-    int base = lua_gettop(L), token, transport, rc;
+    int base = lua_gettop(L), token, rc;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
@@ -99,15 +86,11 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         lua_replace(L, token);
         return -1;
     }
-    /* Lua code still runs below (a user codec, a transport): a nested call on this
-     * client must take another transfer, not this one. */
+    /* Lua code still runs below (a user codec): a nested call on this client must
+     * take another transfer, not this one. */
     t->active = 1;
-    lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
-    transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
-    } else if (!lua_isnil(L, transport)) {
-        rc = cbf_invoke_finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
         if (cbf_invoke_attach(L, c, t)) {
             rc = -1;
@@ -121,12 +104,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         }
     }
     t->active = 0;
-    /* move the outcome down over the token and transport slots */
-    {
-        int n = rc == 0 ? 2 : 1, i;
-        for (i = 0; i < n; i++) lua_replace(L, base + n - i);
-        lua_settop(L, base + n);
-    }
+    lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
 
@@ -150,10 +128,7 @@ static int invoke_common(lua_State *L, int raise) {
         return 2;
     }
     cbf_client_call_end(c);
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, raise);
 }
 
 static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
@@ -161,16 +136,13 @@ static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
-/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
- * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L);
-    cbf_call_args a;
+/* Build the request table for the call in `a`: returns 1 with it pushed, or 2 with
+ * `nil, err` pushed. */
+static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int rc;
-    cbf_invoke_method_args(L, &a);
     cbf_client_call_begin(c);
-    rc = cbf_invoke_token(L, c, a.uv);
+    rc = cbf_invoke_token(L, c, a->uv);
     if (rc == 0) {
         int token = lua_gettop(L);
         t = cbf_client_idle_transfer(c);
@@ -179,16 +151,28 @@ static int client_prepare(lua_State *L) {
             rc = -1;
         } else {
             t->active = 1;
-            rc = cbf_request_build(L, c, &a, token, &t->req);
-            if (rc == 0) cbf_request_push(L, &t->req);
+            rc = cbf_request_build(L, c, a, token, &t->req);
+            if (rc == 0) {
+                cbf_request_push(L, &t->req);
+                /* so a transport can stop reading a body early (the ngx transport does) */
+                lua_pushinteger(L, (lua_Integer)c->max_response_size);
+                lua_setfield(L, -2, "max_response_size");
+            }
             t->active = 0;
         }
     }
     cbf_client_call_end(c);
     if (rc == 0) return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
+}
+
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
+static int client_prepare(lua_State *L) {
+    cbf_client *c = cbf_client_check_open(L);
+    cbf_call_args a;
+    cbf_invoke_method_args(L, &a);
+    return prepare_args(L, c, &a);
 }
 
 /* client:process(response) -> result, info | nil, err, for a response table
@@ -209,15 +193,13 @@ static int client_process(lua_State *L) {
         cbf_client_call_end(c);
     }
     if (rc == 0) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    return cbf_error_fail(L, 0);
 }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
 /* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
-enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TRANSPORT, ALL_TOP = ALL_TRANSPORT };
+enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TOP = ALL_RESULTS };
 
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
  * { ok = false, error = } from an error on top. */
@@ -262,31 +244,6 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     a->uv = ALL_UV;
     a->opts_is_call = CBF_OPTS_CALL_TABLE;
     return 0;
-}
-
-/* Sequential path for a Lua transport: it may be a cosocket client that cannot be
- * driven from a C event loop. */
-static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
-    lua_Integer i;
-    for (i = 1; i <= n; i++) {
-        cbf_call_args a;
-        int ok;
-        if (call_args(L, i, &a) == 0) {
-            ok = run_one(L, c, &a) == 0;
-            if (ok) {
-                lua_replace(L, ALL_TOP + 2);
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 2);
-            } else {
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 1);
-            }
-        } else {
-            ok = 0;
-        }
-        store_outcome(L, i, ok);
-        lua_settop(L, ALL_TOP);
-    }
 }
 
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
@@ -397,14 +354,6 @@ static int client_invoke_all(lua_State *L) {
     n = (lua_Integer)lua_rawlen(L, ALL_CALLS);
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
-    lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
-    if (!lua_isnil(L, ALL_TRANSPORT)) {
-        cbf_client_call_begin(c);
-        all_through_lua(L, c, n);
-        cbf_client_call_end(c);
-        lua_settop(L, ALL_RESULTS);
-        return 1;
-    }
     if (conc > n) conc = n > 0 ? n : 1;
     if (cbf_client_ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
@@ -416,7 +365,6 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    lua_pushvalue(L, ALL_TRANSPORT);
     cbf_client_call_begin(c);
     c->running = 1;
     status = lua_pcall(L, ALL_TOP, 0, 0);
@@ -426,6 +374,37 @@ static int client_invoke_all(lua_State *L) {
     if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
+}
+
+/* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
+
+/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
+int cbf_invoke_plan_all(lua_State *L) {
+    lua_Integer conc;
+    cbf_client_check_open(L);
+    lua_settop(L, 3);
+    if (!lua_istable(L, ALL_CALLS))
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
+    conc = concurrency_option(L);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, ALL_CALLS));
+    lua_pushinteger(L, conc);
+    return 2;
+}
+
+/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
+int cbf_invoke_prepare_call(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, ALL_CLIENT);
+    cbf_call_args a;
+    lua_Integer i = luaL_checkinteger(L, 3);
+    lua_settop(L, 3);
+    cbf_getuservalue(L, ALL_CLIENT); /* ALL_UV */
+    if (c->closed) { /* by an earlier call's token or transport function */
+        lua_pushnil(L);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
+        return 2;
+    }
+    if (call_args(L, i, &a) != 0) return cbf_error_fail(L, 0);
+    return prepare_args(L, c, &a);
 }
 
 void cbf_invoke_register(lua_State *L) {

@@ -8,6 +8,12 @@
 
 /* Add the methods to the table on top of the stack. */
 void cbf_invoke_register(lua_State *L);
+/* Helpers for the Lua methods (lua_methods.c) of clients with a Lua transport, which
+ * run invoke_all's calls in Lua frames:
+ *   plan_all(client, calls, opts) -> #calls, concurrency  (raises as invoke_all does)
+ *   prepare_call(client, calls, i) -> request | nil, err  (calls[i] as invoke_all reads it) */
+int cbf_invoke_plan_all(lua_State *L);
+int cbf_invoke_prepare_call(lua_State *L);
 
 /* A method's (self, name, payload, opts) as call arguments; the uservalue goes to 5. */
 void cbf_invoke_method_args(lua_State *L, cbf_call_args *a);
@@ -19,8 +25,5 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv);
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
 /* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
-/* Run req through the Lua transport at `transport`: push `result, info` (0) or an
- * error (-1). */
-int cbf_invoke_finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max);
 
 #endif

@@ -157,9 +157,10 @@ static int act(cbf_loop *l, curl_socket_t fd, int mask) {
     return collect(l);
 }
 
+/* The deadline is left as it is: libcurl reports a new one only when its earliest
+ * timer changes, so clearing it here could lose a timer libcurl still holds. */
 static int expire_timer(cbf_loop *l) {
     if (l->deadline_ms < 0 || l->deadline_ms > cbf_loop_clock_ms()) return 0;
-    l->deadline_ms = -1; /* libcurl sets a new one from inside the action if it needs it */
     return act(l, CURL_SOCKET_TIMEOUT, 0);
 }
 
@@ -195,10 +196,7 @@ int cbf_loop_step(cbf_loop *l, int wait_ms) {
 
 int cbf_loop_action(cbf_loop *l, int fd, int events) {
     int mask = (events & CBF_WATCH_READ ? CURL_CSELECT_IN : 0) | (events & CBF_WATCH_WRITE ? CURL_CSELECT_OUT : 0);
-    if (fd < 0) {
-        l->deadline_ms = -1;
-        return act(l, CURL_SOCKET_TIMEOUT, 0);
-    }
+    if (fd < 0) return act(l, CURL_SOCKET_TIMEOUT, 0);
     return act(l, (curl_socket_t)fd, mask) + expire_timer(l);
 }
 

@@ -27,7 +27,8 @@ describe("local error codes", function()
 
   it("are the only literal codes in the C sources", function()
     local header = read("src/error_codes.h")
-    for file in ("client invoke request response transport_curl transport_lua json_lua call loop"):gmatch("%S+") do
+    local files = "client invoke request response transport_curl transport_lua json_lua call loop"
+    for file in files:gmatch("%S+") do
       local text = read("src/" .. file .. ".c")
       for code in header:gmatch("X%(([A-Z_]+),") do
         assert.is_nil(text:find('"' .. code .. '"', 1, true), file .. ".c spells " .. code)
