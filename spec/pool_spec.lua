@@ -40,12 +40,12 @@ describe("connections", function()
   -- A client of the TLS listener by its real host name, or of the cleartext one.
   local function new_tls(opts)
     local defaults = { base_url = tls_base, resolve = resolve, ca_file = gw.ca_file, token = API_KEY }
-    defaults.timeout = 5
+    defaults.timeout = 30 -- a first TLS handshake under valgrind takes seconds
     return new_with(defaults, opts)
   end
 
   local function new_plain(opts)
-    return new_with({ base_url = gw.url, token = API_KEY, timeout = 5 }, opts)
+    return new_with({ base_url = gw.url, token = API_KEY, timeout = 30 }, opts)
   end
 
   -- Two TLS clients with different credentials on a new pool.
