@@ -57,6 +57,8 @@ static int server_closes(const cbf_buffer *headers) {
     return 0;
 }
 
+/* Failures below push the error object only; cbf_connect_run puts the nil before it. */
+
 /* Start warm-up transfers on the first `n` of `ts`, drive the loop until they are all
  * done. Returns 0, or -1 with an error pushed (nothing left on the loop then). */
 static int run_warmups(lua_State *L, cbf_client *c, cbf_transfer **ts, size_t n, int fresh) {
@@ -102,7 +104,6 @@ static void push_failure(lua_State *L, cbf_transfer *t) {
     const char *code;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     code = cbf_transfer_error(t, status, msg, sizeof msg);
-    lua_pushnil(L);
     cbf_error_push(L, code, msg, status, NULL, NULL, 0);
 }
 
@@ -164,6 +165,10 @@ int cbf_connect_run(lua_State *L, int client, lua_Integer n) {
         ts[i]->active = 0;
     }
     cbf_client_call_end(c);
+    if (rc) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+    }
     return rc;
 }
 
