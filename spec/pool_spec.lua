@@ -10,6 +10,9 @@ local socket = require "socket"
 local assert_error = assertions.assert_error
 local raised = assertions.raised
 
+-- SPEC_LUA: the interpreter of this run (make asan uses an instrumented host); else the
+-- one this file runs on.
+local LUA = os.getenv("SPEC_LUA") or (rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
 local API_KEY = "test-api-key"
 local USER_TOKEN = "test-user-token"
 local HOST = "test-env.api.tcloudbasegateway.com"
@@ -138,6 +141,16 @@ describe("connections", function()
       c:invoke("echo", {})
       local _, info = c:invoke("echo", {})
       assert.equals(0, info.timings.connect)
+      c:close()
+    end)
+
+    it("moves started calls along while it waits, and leaves them to poll", function()
+      local c = new_plain({ http2 = false })
+      local call = c:start("sleep", { ms = 300 })
+      assert.equals(2, c:connect(2))
+      local ok, r = pcall(call.result, call)
+      assert.is_true(ok, tostring(r))
+      assert.same({ slept = 300 }, r)
       c:close()
     end)
 
@@ -380,6 +393,30 @@ describe("connections", function()
       local after = new_plain()
       assert.same({ fine = true }, after:invoke("echo", { fine = true }))
       after:close()
+    end)
+
+    it("is freed with its clients and live connections when the Lua state closes", function()
+      -- A child interpreter ends with pools, clients, kept connections and a started
+      -- call still alive.
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write("local functions = require 'cloudbase.functions'\n",
+        "local url = ... \n",
+        "local p1, p2 = functions.pool(), functions.pool()\n",
+        "a = functions.new{ base_url = url, token = 'test-api-key', pool = p1 }\n",
+        "local b = functions.new{ base_url = url, token = 'test-user-token', pool = p2, preconnect = 2 }\n",
+        "local c = functions.new{ base_url = url, token = 'test-user-token', pool = p1 }\n",
+        "a:invoke('echo', {}) c:invoke('echo', {}) b:invoke('echo', {})\n",
+        "keep = { c, b:start('sleep', { ms = 2000 }) }\n",
+        "c:close()\n",
+        "print('ok')\n")
+      f:close()
+      local out, ok = gateway.run("LUA_CPATH_5_4=" .. gateway.quote(package.cpath) .. " LUA_CPATH="
+        .. gateway.quote(package.cpath) .. " " .. LUA .. " "
+        .. gateway.quote(script) .. " " .. gateway.quote(gw.url) .. " 2>&1")
+      os.remove(script)
+      assert.is_true(ok, out)
+      assert.equals("ok", (out:gsub("%s+$", "")))
     end)
 
     it("refuses arguments and values that are not a pool", function()
