@@ -35,12 +35,8 @@ void cbf_call_lose_transfer(cbf_call *k) { k->transfer = NULL; }
 
 /* Give the call's transfer back to the pool, detaching it from the loop if running. */
 static void drop_transfer(cbf_call *k) {
-    cbf_transfer *t = k->transfer;
-    if (!t) return;
-    if (!t->done && k->client->loop) cbf_loop_remove(k->client->loop, t->easy);
-    cbf_transfer_clear(t);
-    t->started = NULL;
-    t->active = 0;
+    if (!k->transfer) return;
+    cbf_client_detach(k->client, k->transfer);
     k->transfer = NULL;
 }
 
@@ -88,6 +84,7 @@ static void settle(lua_State *L, int idx) {
     cbf_client_call_begin(c);
     ok = cbf_invoke_finish_curl(L, uv, t) == 0;
     t->active = 0;
+    t->owner = NULL;
     cbf_client_call_end(c);
     lua_remove(L, uv);
     lua_remove(L, uv - 1);
@@ -207,21 +204,21 @@ static int through_lua_transport(lua_State *L, int transport, const cbf_request 
     return ok;
 }
 
-/* client:start(name, payload, opts) -> call; try_start -> call | nil, err. */
-static int start_common(lua_State *L, int raise) {
-    enum { UV = 5, ON_DONE, CALL, TOKEN, TRANSPORT };
-    cbf_client *c = cbf_client_check_open(L);
+/* client:start(name, payload, opts) -> call; try_start -> call | nil, err. Runs under
+ * the guard of invoke.c: a raise anywhere gives the claimed transfer back. */
+static int start_body(lua_State *L) {
+    enum { UV = 5, ON_DONE, CALL, TOKEN };
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     cbf_call *k;
-    cbf_transfer *t = NULL;
-    int rc;
+    cbf_transfer *t;
     cbf_invoke_method_args(L, &a);
     a.opts_is_call = CBF_OPTS_START;
-    if (lua_istable(L, a.opts)) lua_getfield(L, a.opts, "on_done");
+    if (lua_istable(L, a.opts)) cbf_rawfield(L, a.opts, "on_done");
     else lua_pushnil(L);
     if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
-        return cbf_error_fail(L, raise);
+        return lua_error(L);
     }
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
@@ -233,69 +230,46 @@ static int start_common(lua_State *L, int raise) {
     lua_pushvalue(L, ON_DONE);
     lua_setfield(L, -2, "on_done");
     cbf_setuservalue(L, CALL);
-    /* Registered before any transfer starts, so nothing raised later can orphan one. */
+
+    if (cbf_invoke_token(L, c, UV)) return lua_error(L);
+    t = cbf_invoke_idle_transfer(c);
+    if (!t) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer");
+    cbf_invoke_claim(c, t); /* a nested call from a user codec must take another one */
+    if (cbf_request_build(L, c, &a, TOKEN, &t->req)) return lua_error(L);
+    lua_getfield(L, UV, CBF_UV_TRANSPORT);
+    if (!lua_isnil(L, -1)) {
+        /* A Lua transport cannot be driven from a loop: the call runs now, and
+         * reports through poll like any other. */
+        store(L, CALL, through_lua_transport(L, lua_gettop(L), &t->req));
+    } else if (c->closed) {
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built");
+    } else {
+        if (cbf_invoke_attach(L, c, t)) return lua_error(L);
+        t->owner = k; /* the call's now, not the guard's */
+        t->started = k;
+        k->transfer = t;
+    }
+    /* Last: if this raises (out of memory), the unreferenced call's __gc detaches. */
     push_started(L, 1, 1);
     lua_pushlightuserdata(L, k);
     lua_pushvalue(L, CALL);
     lua_rawset(L, -3);
-    lua_pop(L, 1);
-
-    cbf_client_call_begin(c);
-    rc = cbf_invoke_token(L, c, UV);
-    if (rc == 0 && (t = cbf_client_idle_transfer(c)) == NULL) {
-        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
-        rc = -1;
-    }
-    if (rc == 0) {
-        t->active = 1; /* a nested call from a user codec must take another one */
-        lua_getfield(L, UV, CBF_UV_TRANSPORT);
-        if (cbf_request_build(L, c, &a, TOKEN, &t->req)) {
-            rc = -1;
-        } else if (!lua_isnil(L, TRANSPORT)) {
-            /* A Lua transport cannot be driven from a loop: the call runs now, and
-             * reports through poll like any other. */
-            store(L, CALL, through_lua_transport(L, TRANSPORT, &t->req));
-        } else if (c->closed) {
-            cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed while the call was built", 0,
-                           NULL, NULL, 0);
-            rc = -1;
-        } else if (cbf_invoke_attach(L, c, t) == 0) {
-            t->started = k;
-            k->transfer = t;
-            t = NULL;
-        } else {
-            rc = -1;
-        }
-        if (t) t->active = 0;
-    }
-    cbf_client_call_end(c);
-    if (rc == 0) {
-        lua_pushvalue(L, CALL);
-        return 1;
-    }
-    push_started(L, 1, 0);
-    if (!lua_isnil(L, -1)) {
-        lua_pushlightuserdata(L, k);
-        lua_pushnil(L);
-        lua_rawset(L, -3);
-    }
-    lua_pop(L, 1);
-    k->settled = 1; /* never reported: the caller gets the error instead */
-    return cbf_error_fail(L, raise);
+    lua_pushvalue(L, CALL);
+    return 1;
 }
 
-static int client_start(lua_State *L) { return start_common(L, 1); }
-static int client_try_start(lua_State *L) { return start_common(L, 0); }
+static int client_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 1); }
+static int client_try_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 0); }
 
 /* client:poll([wait]) -> number of started calls that finished. */
-static int client_poll(lua_State *L) {
-    int wait_ms;
-    cbf_client_check_open(L);
-    wait_ms = wait_ms_arg(L, 2);
+static int poll_body(lua_State *L) {
+    int wait_ms = wait_ms_arg(L, 2);
     lua_settop(L, 1);
     lua_pushinteger(L, drive(L, 1, wait_ms));
     return 1;
 }
+
+static int client_poll(lua_State *L) { return cbf_invoke_guarded(L, poll_body, 1); }
 
 static void push_timeout(lua_State *L, const cbf_client *c) {
     double t = cbf_loop_timeout(c->loop);
@@ -333,8 +307,8 @@ static int client_timeout(lua_State *L) {
 /* client:socket_action([fd, events]) -> number of started calls that finished.
  * With an fd: it is ready for `events` ("r", "w", "rw"; nil: let libcurl look).
  * Without: the timeout passed. */
-static int client_socket_action(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L);
+static int socket_action_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     int fd = -1, events = 0;
     if (!lua_isnoneornil(L, 2)) {
         if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 0 || lua_tointeger(L, 2) > 2147483647)
@@ -353,6 +327,8 @@ static int client_socket_action(lua_State *L) {
     lua_pushinteger(L, report_finished(L, 1));
     return 1;
 }
+
+static int client_socket_action(lua_State *L) { return cbf_invoke_guarded(L, socket_action_body, 1); }
 
 void cbf_call_cancel_all(lua_State *L, int client) {
     int started, list, i, n = 0;

@@ -50,50 +50,42 @@ void cbf_client_call_end(cbf_client *c) {
     if (--c->calls == 0 && c->closed) cbf_client_release(c);
 }
 
-int cbf_client_ensure_transfers(cbf_client *c, size_t n) {
-    cbf_transfer **grown;
-    if (c->ntransfers >= n) return 0;
-    grown = realloc(c->transfers, n * sizeof *grown);
-    if (!grown) return -1;
-    c->transfers = grown;
-    while (c->ntransfers < n) {
-        cbf_transfer *t = cbf_transfer_new(c);
-        if (!t) return -1;
-        c->transfers[c->ntransfers++] = t;
-    }
-    return 0;
+void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
+    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+    t->attached = 0;
+    t->active = 0;
+    t->owner = NULL;
+    t->started = NULL;
+    cbf_transfer_clear(t);
 }
 
-cbf_transfer *cbf_client_idle_transfer(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++)
-        if (!c->transfers[k]->active) return c->transfers[k];
-    return cbf_client_ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
+static void free_string(cbf_client *c, char **s) {
+    if (*s) cbf_realloc(&c->alloc, *s, strlen(*s) + 1, 0);
+    *s = NULL;
 }
 
 void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         cbf_transfer *t = c->transfers[i];
-        if (t->active && !t->done && c->loop) cbf_loop_remove(c->loop, t->easy);
+        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
         if (t->started) cbf_call_lose_transfer(t->started);
         cbf_transfer_free(t);
     }
-    free(c->transfers);
+    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
     c->transfers = NULL;
-    c->ntransfers = 0;
+    c->ntransfers = c->transfers_cap = 0;
     cbf_loop_free(c->loop);
     c->loop = NULL;
     cbf_share_release(c->share); /* after every easy handle that used it is gone */
     c->share = NULL;
     curl_slist_free_all(c->resolve);
     c->resolve = NULL;
-    free(c->base_url);
-    free(c->qualifier);
-    free(c->ca_file);
-    free(c->ca_path);
-    free(c->proxy);
-    c->base_url = c->qualifier = c->ca_file = c->ca_path = c->proxy = NULL;
+    free_string(c, &c->base_url);
+    free_string(c, &c->qualifier);
+    free_string(c, &c->ca_file);
+    free_string(c, &c->ca_path);
+    free_string(c, &c->proxy);
 }
 
 static int client_gc(lua_State *L) {
@@ -132,24 +124,31 @@ static int bad_option(lua_State *L, const char *fmt, const char *name) {
     return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
 }
 
-static char *dup_or_raise(lua_State *L, const char *s) {
+/* A copy of s from the client's allocator; its size is strlen + 1 (free_string). */
+static char *dup_or_raise(lua_State *L, cbf_client *c, const char *s) {
     size_t len = strlen(s);
-    char *copy = malloc(len + 1);
+    char *copy = cbf_realloc(&c->alloc, NULL, 0, len + 1);
     if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
     memcpy(copy, s, len + 1);
     return copy;
 }
 
-/* Push opts[key] without metamethods: reading options never runs caller code. */
-static void raw_field(lua_State *L, int opts, const char *key) {
-    lua_pushstring(L, key);
-    lua_rawget(L, opts);
+/* The base URL without trailing slashes, as a copy of its own size. */
+static char *dup_base_url(lua_State *L, cbf_client *c, const char *url) {
+    size_t n = strlen(url);
+    char *copy;
+    while (n > 0 && url[n - 1] == '/') n--;
+    copy = cbf_realloc(&c->alloc, NULL, 0, n + 1);
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+    memcpy(copy, url, n);
+    copy[n] = '\0';
+    return copy;
 }
 
 /* Option `key` as a string (or the environment variable `env`), or NULL. */
 static const char *string_option(lua_State *L, int opts, const char *key, const char *env) {
     const char *v = NULL;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         v = lua_tolstring(L, -1, &len);
@@ -166,7 +165,7 @@ static const char *string_option(lua_State *L, int opts, const char *key, const 
 
 static double seconds_option(lua_State *L, int opts, const char *key, double dflt) {
     double v = dflt;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
             lua_tonumber(L, -1) >= 1e9)
@@ -179,7 +178,7 @@ static double seconds_option(lua_State *L, int opts, const char *key, double dfl
 
 static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) {
     size_t v = dflt;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
             bad_option(L, "%s must be a positive integer (bytes)", key);
@@ -193,7 +192,7 @@ static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) 
 static lua_Integer ranged_option(lua_State *L, int opts, const char *key, lua_Integer dflt, lua_Integer lo,
                                  lua_Integer hi, const char *what) {
     lua_Integer v = dflt;
-    raw_field(L, opts, key);
+    cbf_rawfield(L, opts, key);
     if (!lua_isnil(L, -1)) {
         char fmt[120];
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < lo || lua_tointeger(L, -1) > hi) {
@@ -236,7 +235,7 @@ static void check_base_url(lua_State *L, const char *url) {
     if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
 }
 
-static char *base_url_from_env(lua_State *L, const char *env, int intl) {
+static char *base_url_from_env(lua_State *L, cbf_client *c, const char *env, int intl) {
     char url[160];
     size_t i, len = strlen(env);
     if (len == 0 || len > 100) bad_option(L, "%s must be 1 to 100 characters", "env");
@@ -244,12 +243,12 @@ static char *base_url_from_env(lua_State *L, const char *env, int intl) {
         if (!isalnum((unsigned char)env[i]) && env[i] != '-')
             bad_option(L, "%s may hold only letters, digits and '-'", "env");
     snprintf(url, sizeof url, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
-    return dup_or_raise(L, url);
+    return dup_or_raise(L, c, url);
 }
 
 /* Lua-side settings live in the client's uservalue table. */
 static void parse_lua_settings(lua_State *L, int opts, int uv) {
-    raw_field(L, opts, "token");
+    cbf_rawfield(L, opts, "token");
     if (lua_isnil(L, -1)) {
         const char *t = getenv("CLOUDBASE_TOKEN");
         lua_pop(L, 1);
@@ -261,17 +260,17 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     lua_setfield(L, uv, CBF_UV_TOKEN);
 
     /* A checked copy: changing the caller's table later reaches nothing. */
-    raw_field(L, opts, "headers");
+    cbf_rawfield(L, opts, "headers");
     if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
     lua_setfield(L, uv, CBF_UV_HEADERS);
     lua_pop(L, 1);
 
-    raw_field(L, opts, "transport");
+    cbf_rawfield(L, opts, "transport");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
         bad_option(L, "%s must be a function(request) returning a response", "transport");
     lua_setfield(L, uv, CBF_UV_TRANSPORT);
 
-    raw_field(L, opts, "json");
+    cbf_rawfield(L, opts, "json");
     if (!lua_isnil(L, -1)) {
         int ok = lua_istable(L, -1);
         if (ok) {
@@ -287,7 +286,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     size_t i, n;
-    raw_field(L, opts, "resolve");
+    cbf_rawfield(L, opts, "resolve");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return;
@@ -312,7 +311,7 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
 
 static cbf_http_mode http_mode_option(lua_State *L, int opts) {
     cbf_http_mode mode = CBF_HTTP_AUTO;
-    raw_field(L, opts, "http2");
+    cbf_rawfield(L, opts, "http2");
     if (lua_isboolean(L, -1)) {
         mode = lua_toboolean(L, -1) ? CBF_HTTP_AUTO : CBF_HTTP_1_1;
     } else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "prior-knowledge") == 0) {
@@ -340,37 +339,34 @@ static int client_new(lua_State *L) {
 
     c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
+    c->alloc = cbf_alloc_of(L);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
     uv = lua_gettop(L);
 
     url = string_option(L, opts, "base_url", NULL);
     env = string_option(L, opts, "env", NULL);
-    raw_field(L, opts, "intl");
+    cbf_rawfield(L, opts, "intl");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
     if (url) {
         check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
+        c->base_url = dup_base_url(L, c, url);
     } else if (env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
     } else if ((url = getenv("CLOUDBASE_BASE_URL")) != NULL && *url) {
         check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
+        c->base_url = dup_base_url(L, c, url);
     } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
     } else {
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
     }
     lua_pop(L, 1);
-    {
-        size_t n = strlen(c->base_url);
-        while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
-    }
 
-    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, s);
+    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, c, s);
     c->timeout = seconds_option(L, opts, "timeout", DEFAULT_TIMEOUT);
     c->connect_timeout = seconds_option(L, opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
     c->max_response_size = size_option(L, opts, "max_response_size", DEFAULT_MAX_RESPONSE);
@@ -380,22 +376,26 @@ static int client_new(lua_State *L) {
     preconnect = ranged_option(L, opts, "preconnect", 0, 1, CBF_CONNECT_MAX, "connections");
     parse_resolve(L, opts, c);
     parse_lua_settings(L, opts, uv);
-    raw_field(L, opts, "pool");
+    cbf_rawfield(L, opts, "pool");
     if (!lua_isnil(L, -1)) c->share = cbf_pool_acquire(L, -1);
     lua_setfield(L, uv, CBF_UV_POOL);
 
-    c->loop = cbf_loop_new();
+    c->loop = cbf_loop_new(c->alloc);
     if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     cbf_setuservalue(L, -2);
     if (preconnect == 0) return 1;
     /* preconnect never fails new: the client comes back with what connect returned. */
-    return 1 + (cbf_connect_run(L, lua_gettop(L), preconnect) == 0 ? 1 : 2);
+    lua_pushcfunction(L, cbf_connect_method);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, preconnect);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - opts; /* the client and what connect returned */
 }
 
 void cbf_client_open(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", client_gc},
-                                    {"__close", client_gc},
+                                    {"__close", client_close}, /* deferred while a call runs */
                                     {"__tostring", client_tostring},
                                     {NULL, NULL}};
     static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};

@@ -51,7 +51,11 @@ typedef struct {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all), else 0 */
-    int active; /* taken by a call (invoke, invoke_all or a started call) */
+    cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
+    int active;   /* in use by a call (invoke, invoke_all or a started call) */
+    int attached; /* on the client's loop, not yet finished */
+    const void *owner; /* the call that claimed it (see guarded() in invoke.c), or the
+                        * started call (struct cbf_call) that holds it */
     struct cbf_call *started; /* the client:start call it serves, or NULL */
 } cbf_transfer;
 
@@ -59,8 +63,10 @@ typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_htt
 
 typedef struct {
     cbf_loop *loop;
+    cbf_alloc alloc;          /* the Lua state's: every allocation of the client */
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
+    size_t transfers_cap; /* entries allocated in `transfers` */
     char *base_url;  /* no trailing slash */
     char *qualifier; /* default X-Qualifier, or NULL */
     char *ca_file;
@@ -77,6 +83,7 @@ typedef struct {
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
+    const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);
@@ -86,10 +93,8 @@ cbf_client *cbf_client_check_open(lua_State *L);
 /* Calls in progress keep the client alive through a close() made meanwhile. */
 void cbf_client_call_begin(cbf_client *c);
 void cbf_client_call_end(cbf_client *c);
-/* The transfer pool: at least n transfers (0, or -1 out of memory); a transfer no call
- * is using, made if need be (NULL out of memory). */
-int cbf_client_ensure_transfers(cbf_client *c, size_t n);
-cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
+/* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
+void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
 void cbf_client_open(lua_State *L); /* pushes functions.new */

@@ -57,7 +57,7 @@ static int server_closes(const cbf_buffer *headers) {
     return 0;
 }
 
-/* Failures below push the error object only; cbf_connect_run puts the nil before it. */
+/* Failures below push the error object only; connect_body puts the nil before it. */
 
 /* Start warm-up transfers on the first `n` of `ts`, drive the loop until they are all
  * done. Returns 0, or -1 with an error pushed (nothing left on the loop then). */
@@ -109,17 +109,18 @@ static void push_failure(lua_State *L, cbf_transfer *t) {
 
 /* The first warm-up tells what the server speaks: over HTTP/2 every call multiplexes
  * on that one connection; over HTTP/1.1 a connection carries one call at a time, so
- * n - 1 more are opened side by side (unless the server closed the first). */
+ * n - 1 more are opened side by side (unless the server closed the first). The
+ * transfers are claimed for the method's guard, which gives them back. */
 static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
     long version = 0;
     size_t i, ready;
     for (i = 0; i < n; i++) {
-        ts[i] = cbf_client_idle_transfer(c);
+        ts[i] = cbf_invoke_idle_transfer(c);
         if (!ts[i]) {
             cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
             return -1;
         }
-        ts[i]->active = 1;
+        cbf_invoke_claim(c, ts[i]);
         if (i == 0) {
             if (run_warmups(L, c, ts, 1, 0)) return -1;
             if (ts[0]->result != CURLE_OK) {
@@ -144,46 +145,39 @@ static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
     return 0;
 }
 
-int cbf_connect_run(lua_State *L, int client, lua_Integer n) {
-    cbf_client *c = cbf_client_check(L, client);
+/* (client, n) under the method guard: ready, or nil, err. */
+static int connect_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_transfer *ts[CBF_CONNECT_MAX];
-    size_t i, count = (size_t)n;
-    int rc;
-    cbf_getuservalue(L, client);
+    int nothing_to_open;
+    cbf_getuservalue(L, 1);
     lua_getfield(L, -1, CBF_UV_TRANSPORT);
-    rc = !lua_isnil(L, -1) || !cbf_transfer_reuses(c);
+    nothing_to_open = !lua_isnil(L, -1) || !cbf_transfer_reuses(c);
     lua_pop(L, 2);
-    if (rc) { /* a Lua transport, or a mode where no connection outlives its call */
+    if (nothing_to_open) { /* a Lua transport, or a mode where no connection outlives its call */
         lua_pushinteger(L, 0);
-        return 0;
+        return 1;
     }
-    memset(ts, 0, sizeof ts);
-    cbf_client_call_begin(c);
-    rc = warm(L, c, count, ts);
-    for (i = 0; i < count && ts[i]; i++) { /* every warm-up started has finished */
-        cbf_transfer_clear(ts[i]);
-        ts[i]->active = 0;
-    }
-    cbf_client_call_end(c);
-    if (rc) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-    }
-    return rc;
+    if (warm(L, c, (size_t)lua_tointeger(L, 2), ts) == 0) return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
 }
 
-static int client_connect(lua_State *L) {
+int cbf_connect_method(lua_State *L) {
     lua_Integer n = 1;
-    cbf_client_check_open(L);
+    cbf_client_check(L, 1);
     if (!lua_isnoneornil(L, 2)) {
         if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 1 || lua_tointeger(L, 2) > CBF_CONNECT_MAX)
             return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "connect(n): n must be an integer from 1 to 1024");
         n = lua_tointeger(L, 2);
     }
-    return cbf_connect_run(L, 1, n) == 0 ? 1 : 2;
+    lua_settop(L, 1);
+    lua_pushinteger(L, n);
+    return cbf_invoke_guarded(L, connect_body, 1);
 }
 
 void cbf_connect_register(lua_State *L) {
-    lua_pushcfunction(L, client_connect);
+    lua_pushcfunction(L, cbf_connect_method);
     lua_setfield(L, -2, "connect");
 }

@@ -8,9 +8,9 @@
 /* Largest n connect accepts. */
 #define CBF_CONNECT_MAX 1024
 
-/* Warm up to n connections of the client at stack index `client`: push how many are
- * ready (0) or nil and an error (-1). Never raises for network failures. */
-int cbf_connect_run(lua_State *L, int client, lua_Integer n);
+/* client:connect(n): push how many connections are ready, or nil and an error; raises
+ * only for a bad n, a closed or busy client, or a memory error. */
+int cbf_connect_method(lua_State *L);
 /* Add connect to the methods table on top of the stack. */
 void cbf_connect_register(lua_State *L);
 

@@ -15,6 +15,8 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
 /* The error on top of the stack, for a method with a raising and a `nil, err` form:
  * raise it, or return `nil, err` (use as `return cbf_error_fail(L, raise)`). */
 int cbf_error_fail(lua_State *L, int raise);
+/* 1 when the value at idx is one of the module's error objects. */
+int cbf_error_is(lua_State *L, int idx);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

@@ -17,6 +17,94 @@
 #define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
+/* Slots a method may need on top of its arguments, checked once on entry. */
+#define STACK_NEED 64
+
+/* Give a transfer to the call that `c->owner` names: the guard around that call
+ * takes it back however the call ends. */
+void cbf_invoke_claim(cbf_client *c, cbf_transfer *t) {
+    t->active = 1;
+    t->owner = c->owner;
+}
+
+/* Take back every transfer `owner` claimed: detached, cleared and idle again. A
+ * started call's transfer belongs to the call (owner = the call), never to a guard. */
+static void release_owned(cbf_client *c, const void *owner) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        if (t->owner == owner) cbf_client_detach(c, t);
+    }
+}
+
+/* Push nil, err under the error on top (so a method returns both). */
+static int nil_err(lua_State *L) { return cbf_error_fail(L, 0); }
+
+/* Every method runs `body` through here: a closed or busy client is refused before
+ * anything starts, and the body runs under lua_pcall so that, whatever raises inside
+ * (a memory error, a caller's metamethod), its transfers, the call count and the busy
+ * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
+ * becomes nil, err (try_invoke, prepare, process, which never raise). */
+int cbf_invoke_guarded(lua_State *L, lua_CFunction body, int raise) {
+    cbf_client *c = cbf_client_check(L, 1);
+    int nargs = lua_gettop(L), status;
+    const void *outer = c->owner;
+    char owner; /* its address names this call's transfers */
+    const char *refused = c->closed    ? "the client is closed"
+                          : c->running ? "the client is busy: a token or codec function called it again"
+                                       : NULL;
+    if (refused || !lua_checkstack(L, STACK_NEED)) {
+        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
+                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
+        return raise ? lua_error(L) : nil_err(L);
+    }
+    cbf_client_call_begin(c);
+    c->owner = &owner;
+    lua_pushcfunction(L, body);
+    lua_insert(L, 1);
+    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    release_owned(c, &owner);
+    c->owner = outer;
+    c->running = 0; /* set only by a loop that runs no nested call */
+    cbf_client_call_end(c);
+    if (status == 0) return lua_gettop(L);
+    if (raise) return lua_error(L);
+    if (!cbf_error_is(L, -1)) {
+        /* Not one of ours: a memory error, or caller code raising on a path that has
+         * no error of its own. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
+        lua_replace(L, -2);
+    }
+    return nil_err(L);
+}
+
+/* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
+static int ensure_transfers(cbf_client *c, size_t n) {
+    cbf_transfer **grown;
+    if (c->ntransfers >= n) return 0;
+    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
+    if (!grown) return -1;
+    c->transfers = grown;
+    c->transfers_cap = n;
+    while (c->ntransfers < n) {
+        cbf_transfer *t = cbf_transfer_new(c);
+        if (!t) return -1;
+        c->transfers[c->ntransfers++] = t;
+    }
+    return 0;
+}
+
+cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++)
+        if (!c->transfers[k]->active) return c->transfers[k];
+    return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
+}
+
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     cbf_response r;
     cbf_timings tm;
@@ -61,7 +149,10 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
 
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
     CURLcode setup = cbf_transfer_setup(t);
-    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) return 0;
+    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) {
+        t->attached = 1;
+        return 0;
+    }
     cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                    setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
                    NULL, 0);
@@ -80,7 +171,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     if (cbf_invoke_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    t = cbf_client_idle_transfer(c);
+    t = cbf_invoke_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
@@ -88,22 +179,21 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     /* Lua code still runs below (a user codec): a nested call on this client must
      * take another transfer, not this one. */
-    t->active = 1;
+    cbf_invoke_claim(c, t);
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
+    } else if (cbf_invoke_attach(L, c, t)) {
+        rc = -1;
     } else {
-        if (cbf_invoke_attach(L, c, t)) {
-            rc = -1;
-        } else {
-            /* No Lua code runs between here and the end of the loop. The loop also
-             * moves the client's started calls along; they wait for poll. */
-            c->running = 1;
-            while (!t->done) cbf_loop_step(c->loop, POLL_MS);
-            c->running = 0;
-            rc = cbf_invoke_finish_curl(L, a->uv, t);
-        }
+        /* No Lua code runs between here and the end of the loop. The loop also moves
+         * the client's started calls along; they wait for poll. */
+        c->running = 1;
+        while (!t->done) cbf_loop_step(c->loop, POLL_MS);
+        c->running = 0;
+        rc = cbf_invoke_finish_curl(L, a->uv, t);
     }
     t->active = 0;
+    t->owner = NULL;
     lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
@@ -118,83 +208,71 @@ void cbf_invoke_method_args(lua_State *L, cbf_call_args *a) {
     a->opts_is_call = CBF_OPTS_INVOKE;
 }
 
-static int invoke_common(lua_State *L, int raise) {
-    cbf_client *c = cbf_client_check_open(L);
+static int invoke_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     cbf_invoke_method_args(L, &a);
-    cbf_client_call_begin(c);
-    if (run_one(L, c, &a) == 0) {
-        cbf_client_call_end(c);
-        return 2;
-    }
-    cbf_client_call_end(c);
-    return cbf_error_fail(L, raise);
+    if (run_one(L, c, &a) == 0) return 2;
+    return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
-static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
+static int client_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
-/* Build the request table for the call in `a`: returns 1 with it pushed, or 2 with
- * `nil, err` pushed. */
+/* Build the request table for the call in `a` (under the guard, which takes the
+ * transfer back): returns 1 with it pushed, or 2 with `nil, err` pushed. */
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
-    int rc;
-    cbf_client_call_begin(c);
-    rc = cbf_invoke_token(L, c, a->uv);
-    if (rc == 0) {
-        int token = lua_gettop(L);
-        t = cbf_client_idle_transfer(c);
-        if (!t) {
-            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-            rc = -1;
-        } else {
-            t->active = 1;
-            rc = cbf_request_build(L, c, a, token, &t->req);
-            if (rc == 0) {
-                cbf_request_push(L, &t->req);
-                /* so a transport can stop reading a body early (the ngx transport does) */
-                lua_pushinteger(L, (lua_Integer)c->max_response_size);
-                lua_setfield(L, -2, "max_response_size");
-            }
-            t->active = 0;
-        }
+    int token;
+    if (cbf_invoke_token(L, c, a->uv)) return nil_err(L);
+    token = lua_gettop(L);
+    t = cbf_invoke_idle_transfer(c);
+    if (!t) {
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
+        return nil_err(L);
     }
-    cbf_client_call_end(c);
-    if (rc == 0) return 1;
-    return cbf_error_fail(L, 0);
+    cbf_invoke_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req)) return nil_err(L);
+    cbf_request_push(L, &t->req);
+    /* so a transport can stop reading a body early (the ngx transport does) */
+    lua_pushinteger(L, (lua_Integer)c->max_response_size);
+    lua_setfield(L, -2, "max_response_size");
+    return 1;
 }
 
-/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
- * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L);
+static int prepare_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     cbf_invoke_method_args(L, &a);
     return prepare_args(L, c, &a);
 }
 
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
+static int client_prepare(lua_State *L) { return cbf_invoke_guarded(L, prepare_body, 0); }
+
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
-static int client_process(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L);
+static int process_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_response r;
-    int rc;
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
-    rc = cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r);
-    if (rc == 0) {
-        lua_getfield(L, 2, "elapsed");
+    if (cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r))
+        return nil_err(L);
+    if (lua_istable(L, 2)) {
+        lua_pushliteral(L, "elapsed");
+        lua_rawget(L, 2);
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        cbf_client_call_begin(c);
-        rc = cbf_response_finish(L, 3, &r);
-        cbf_client_call_end(c);
     }
-    if (rc == 0) return 2;
-    return cbf_error_fail(L, 0);
+    if (cbf_response_finish(L, 3, &r)) return nil_err(L);
+    return 2;
 }
+
+static int client_process(lua_State *L) { return cbf_invoke_guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
@@ -229,13 +307,13 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
         return -1;
     }
     a->opts = lua_gettop(L);
-    lua_getfield(L, a->opts, "name");
+    cbf_rawfield(L, a->opts, "name");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 1);
     }
     a->name = lua_gettop(L);
-    lua_getfield(L, a->opts, "payload");
+    cbf_rawfield(L, a->opts, "payload");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 2);
@@ -267,24 +345,25 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
+    cbf_invoke_claim(c, t);
     if (cbf_invoke_attach(L, c, t)) {
         store_outcome(L, i, 0);
+        t->active = 0;
+        t->owner = NULL;
         return 0;
     }
     t->call = (int)i;
-    t->active = 1;
     return 1;
 }
 
-/* Transfers held by calls started with client:start (invoke_all leaves them be). */
+/* Transfers in use, by started calls or by an outer call (invoke_all leaves them be). */
 static size_t busy_transfers(const cbf_client *c) {
     size_t k, n = 0;
     for (k = 0; k < c->ntransfers; k++) n += c->transfers[k]->active != 0;
     return n;
 }
 
-/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers.
- * The pool never grows meanwhile: nested calls are refused while c->running. */
+/* The pool never grows meanwhile: nested calls are refused while c->running. */
 static int all_through_curl(lua_State *L) {
     cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
@@ -303,24 +382,12 @@ static int all_through_curl(lua_State *L) {
             if (!t->active || !t->done || i == 0) continue;
             t->active = 0;
             t->call = 0;
+            t->owner = NULL;
             inflight--;
             store_outcome(L, i, cbf_invoke_finish_curl(L, ALL_UV, t) == 0);
         }
     }
     return 0;
-}
-
-/* invoke_all raised: take its own transfers off the loop; started calls go on. */
-static void detach_all(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++) {
-        cbf_transfer *t = c->transfers[k];
-        if (t->call == 0) continue;
-        if (!t->done) cbf_loop_remove(c->loop, t->easy);
-        t->active = 0;
-        t->call = 0;
-        cbf_transfer_clear(t);
-    }
 }
 
 static lua_Integer concurrency_option(lua_State *L) {
@@ -333,7 +400,7 @@ static lua_Integer concurrency_option(lua_State *L) {
             cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
         lua_pop(L, 1);
     }
-    lua_getfield(L, ALL_OPTS, "concurrency");
+    cbf_rawfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
             cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
@@ -343,10 +410,9 @@ static lua_Integer concurrency_option(lua_State *L) {
     return conc;
 }
 
-static int client_invoke_all(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L);
+static int invoke_all_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     lua_Integer n, conc;
-    int status;
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -355,7 +421,7 @@ static int client_invoke_all(lua_State *L) {
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     if (conc > n) conc = n > 0 ? n : 1;
-    if (cbf_client_ensure_transfers(c, (size_t)conc + busy_transfers(c)))
+    if (ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
@@ -365,23 +431,20 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    cbf_client_call_begin(c);
+    /* A raise inside is the guard's to clean up: it detaches the transfers. */
     c->running = 1;
-    status = lua_pcall(L, ALL_TOP, 0, 0);
+    lua_call(L, ALL_TOP, 0);
     c->running = 0;
-    if (status != 0) detach_all(c);
-    cbf_client_call_end(c);
-    if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
 }
 
+static int client_invoke_all(lua_State *L) { return cbf_invoke_guarded(L, invoke_all_body, 1); }
+
 /* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
 
-/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
-int cbf_invoke_plan_all(lua_State *L) {
+static int plan_all_body(lua_State *L) {
     lua_Integer conc;
-    cbf_client_check_open(L);
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -391,8 +454,10 @@ int cbf_invoke_plan_all(lua_State *L) {
     return 2;
 }
 
-/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
-int cbf_invoke_prepare_call(lua_State *L) {
+/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
+int cbf_invoke_plan_all(lua_State *L) { return cbf_invoke_guarded(L, plan_all_body, 1); }
+
+static int prepare_call_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, ALL_CLIENT);
     cbf_call_args a;
     lua_Integer i = luaL_checkinteger(L, 3);
@@ -403,9 +468,12 @@ int cbf_invoke_prepare_call(lua_State *L) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return 2;
     }
-    if (call_args(L, i, &a) != 0) return cbf_error_fail(L, 0);
+    if (call_args(L, i, &a) != 0) return nil_err(L);
     return prepare_args(L, c, &a);
 }
+
+/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
+int cbf_invoke_prepare_call(lua_State *L) { return cbf_invoke_guarded(L, prepare_call_body, 0); }
 
 void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,11 +16,13 @@ typedef struct {
 } watched;
 
 struct cbf_loop {
+    cbf_alloc alloc; /* the client's: the loop and its arrays come from it */
     CURLM *multi;
     size_t running; /* transfers added and not yet finished or removed */
     watched *sockets; /* what libcurl wants watched now */
     size_t nsockets, socket_cap;
-    struct pollfd *pfds; /* scratch for cbf_loop_step, socket_cap long */
+    struct pollfd *pfds; /* scratch for cbf_loop_step */
+    size_t pfd_cap;
     watched *reported; /* what the last cbf_loop_changes told the caller */
     size_t nreported, reported_cap;
     cbf_watch_change *changes; /* the last cbf_loop_changes answer */
@@ -37,19 +38,26 @@ long long cbf_loop_clock_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Grow *p from `old` to `cap` elements of `size` bytes. 0, or -1 out of memory. */
+static int grow(cbf_loop *l, void **p, size_t old, size_t cap, size_t size) {
+    void *q = cbf_realloc(&l->alloc, *p, old * size, cap * size);
+    if (!q) return -1;
+    *p = q;
+    return 0;
+}
+
+/* Room for `need` sockets, and as many poll entries. 0, or -1 out of memory. */
 static int grow_sockets(cbf_loop *l, size_t need) {
     size_t cap = l->socket_cap ? l->socket_cap : 8;
-    watched *s;
-    struct pollfd *p;
-    if (need <= l->socket_cap) return 0;
     while (cap < need) cap *= 2;
-    s = realloc(l->sockets, cap * sizeof *s);
-    if (!s) return -1;
-    l->sockets = s;
-    p = realloc(l->pfds, cap * sizeof *p);
-    if (!p) return -1;
-    l->pfds = p;
-    l->socket_cap = cap;
+    if (need > l->socket_cap) {
+        if (grow(l, (void **)&l->sockets, l->socket_cap, cap, sizeof *l->sockets)) return -1;
+        l->socket_cap = cap;
+    }
+    if (need > l->pfd_cap) {
+        if (grow(l, (void **)&l->pfds, l->pfd_cap, cap, sizeof *l->pfds)) return -1;
+        l->pfd_cap = cap;
+    }
     return 0;
 }
 
@@ -88,9 +96,11 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
     return 0;
 }
 
-cbf_loop *cbf_loop_new(void) {
-    cbf_loop *l = calloc(1, sizeof *l);
+cbf_loop *cbf_loop_new(cbf_alloc alloc) {
+    cbf_loop *l = cbf_realloc(&alloc, NULL, 0, sizeof *l);
     if (!l) return NULL;
+    memset(l, 0, sizeof *l);
+    l->alloc = alloc;
     l->deadline_ms = -1;
     l->multi = curl_multi_init();
     if (!l->multi || grow_sockets(l, 8)) {
@@ -108,11 +118,11 @@ cbf_loop *cbf_loop_new(void) {
 void cbf_loop_free(cbf_loop *l) {
     if (!l) return;
     if (l->multi) curl_multi_cleanup(l->multi);
-    free(l->sockets);
-    free(l->pfds);
-    free(l->reported);
-    free(l->changes);
-    free(l);
+    cbf_realloc(&l->alloc, l->sockets, l->socket_cap * sizeof *l->sockets, 0);
+    cbf_realloc(&l->alloc, l->pfds, l->pfd_cap * sizeof *l->pfds, 0);
+    cbf_realloc(&l->alloc, l->reported, l->reported_cap * sizeof *l->reported, 0);
+    cbf_realloc(&l->alloc, l->changes, l->changes_cap * sizeof *l->changes, 0);
+    cbf_realloc(&l->alloc, l, sizeof *l, 0);
 }
 
 CURLMcode cbf_loop_add(cbf_loop *l, CURL *easy) {
@@ -166,8 +176,12 @@ static int expire_timer(cbf_loop *l) {
 
 int cbf_loop_step(cbf_loop *l, int wait_ms) {
     int finished = expire_timer(l), ready;
-    size_t i, n = l->nsockets;
+    size_t i, n;
     if (finished || l->running == 0) return finished;
+    /* The socket callback may have added sockets without room for their poll entries:
+     * watch what fits (the rest get their turn through libcurl's timer). */
+    grow_sockets(l, l->nsockets);
+    n = l->nsockets < l->pfd_cap ? l->nsockets : l->pfd_cap;
     if (l->deadline_ms >= 0) {
         long long until = l->deadline_ms - cbf_loop_clock_ms();
         if (until < wait_ms) wait_ms = until < 0 ? 0 : (int)until;
@@ -210,15 +224,11 @@ double cbf_loop_timeout(const cbf_loop *l) {
 int cbf_loop_changes(cbf_loop *l, const cbf_watch_change **out) {
     size_t i, n = 0, need = l->nreported + l->nsockets;
     if (need > l->changes_cap) {
-        cbf_watch_change *c = realloc(l->changes, need * sizeof *c);
-        if (!c) return -1;
-        l->changes = c;
+        if (grow(l, (void **)&l->changes, l->changes_cap, need, sizeof *l->changes)) return -1;
         l->changes_cap = need;
     }
     if (l->nsockets > l->reported_cap) {
-        watched *r = realloc(l->reported, l->nsockets * sizeof *r);
-        if (!r) return -1;
-        l->reported = r;
+        if (grow(l, (void **)&l->reported, l->reported_cap, l->nsockets, sizeof *l->reported)) return -1;
         l->reported_cap = l->nsockets;
     }
     for (i = 0; i < l->nreported; i++) {

@@ -10,6 +10,8 @@
 
 #include <curl/curl.h>
 
+#include "buffer.h"
+
 typedef struct cbf_loop cbf_loop;
 
 enum { CBF_WATCH_READ = 1, CBF_WATCH_WRITE = 2 }; /* events; 0 means "stop watching" */
@@ -21,8 +23,8 @@ typedef struct {
 
 /* Milliseconds on the monotonic clock the loop's deadlines use. */
 long long cbf_loop_clock_ms(void);
-/* A loop with a new multi handle; NULL when out of memory. */
-cbf_loop *cbf_loop_new(void);
+/* A loop with a new multi handle, its memory from `alloc`; NULL when out of memory. */
+cbf_loop *cbf_loop_new(cbf_alloc alloc);
 /* Free the loop and its multi handle; its transfers must have been removed. */
 void cbf_loop_free(cbf_loop *l);
 /* Start a configured easy handle on the loop. CURLM_OK, or why not. */

@@ -1,8 +1,9 @@
 #include "pool.h"
 
 #include <pthread.h>
-#include <stdlib.h>
+#include <string.h>
 
+#include "buffer.h"
 #include "error.h"
 
 /* libcurl takes one lock per kind of shared data (CURL_LOCK_DATA_*). A Lua state is
@@ -12,6 +13,7 @@
 #define LOCK_KINDS CURL_LOCK_DATA_LAST
 
 struct cbf_share {
+    cbf_alloc alloc; /* the Lua state's, like all the module's memory */
     CURLSH *sh;
     pthread_mutex_t locks[LOCK_KINDS];
     pthread_mutex_t refs_lock;
@@ -40,7 +42,7 @@ static void share_free(cbf_share *s) {
     if (s->sh) curl_share_cleanup(s->sh);
     for (i = 0; i < LOCK_KINDS; i++) pthread_mutex_destroy(&s->locks[i]);
     pthread_mutex_destroy(&s->refs_lock);
-    free(s);
+    cbf_realloc(&s->alloc, s, sizeof *s, 0);
 }
 
 /* What is shared: connections (CURL_LOCK_DATA_CONNECT, libcurl >= 7.57), TLS sessions
@@ -49,11 +51,13 @@ static void share_free(cbf_share *s) {
 static const curl_lock_data shared_data[] = {CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_SSL_SESSION,
                                              CURL_LOCK_DATA_DNS};
 
-static cbf_share *share_new(void) {
-    cbf_share *s = calloc(1, sizeof *s);
+static cbf_share *share_new(cbf_alloc alloc) {
+    cbf_share *s = cbf_realloc(&alloc, NULL, 0, sizeof *s);
     size_t i;
     CURLSHcode rc = CURLSHE_OK;
     if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    s->alloc = alloc;
     for (i = 0; i < LOCK_KINDS; i++) pthread_mutex_init(&s->locks[i], NULL);
     pthread_mutex_init(&s->refs_lock, NULL);
     s->refs = 1;
@@ -104,7 +108,7 @@ static int pool_new(lua_State *L) {
     b = (pool_box *)cbf_newuserdata(L, sizeof *b);
     b->share = NULL;
     luaL_setmetatable(L, CBF_POOL_MT);
-    b->share = share_new();
+    b->share = share_new(cbf_alloc_of(L));
     if (!b->share) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "cannot create the connection pool");
     return 1;
 }

@@ -11,13 +11,15 @@
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
 
 cbf_transfer *cbf_transfer_new(const cbf_client *c) {
-    cbf_transfer *t = calloc(1, sizeof *t);
+    cbf_transfer *t = cbf_realloc(&c->alloc, NULL, 0, sizeof *t);
     if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->alloc = c->alloc;
     t->easy = curl_easy_init();
-    cbf_request_init(&t->req);
-    cbf_buffer_init(&t->sent_headers);
-    cbf_buffer_init(&t->resp_headers);
-    cbf_buffer_init(&t->resp_body);
+    cbf_request_init(&t->req, c->alloc);
+    cbf_buffer_init(&t->sent_headers, c->alloc);
+    cbf_buffer_init(&t->resp_headers, c->alloc);
+    cbf_buffer_init(&t->resp_body, c->alloc);
     if (!t->easy || configure(c, t) != CURLE_OK) {
         cbf_transfer_free(t);
         return NULL;
@@ -33,7 +35,7 @@ void cbf_transfer_free(cbf_transfer *t) {
     cbf_request_free(&t->req);
     cbf_buffer_free(&t->resp_headers);
     cbf_buffer_free(&t->resp_body);
-    free(t);
+    cbf_realloc(&t->alloc, t, sizeof *t, 0);
 }
 
 void cbf_transfer_clear(cbf_transfer *t) {
@@ -295,4 +297,5 @@ void cbf_transfer_finished(CURL *easy, CURLcode result) {
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     t->result = result;
     t->done = 1;
+    t->attached = 0;
 }
