@@ -44,16 +44,7 @@ static void drop_transfer(cbf_call *k) {
  * `idx`, popping it. */
 static void store(lua_State *L, int idx, int ok) {
     cbf_getuservalue(L, idx);
-    lua_pushboolean(L, ok);
-    lua_setfield(L, -2, "ok");
-    if (ok) {
-        lua_insert(L, -3);
-        lua_setfield(L, -3, "info");
-        lua_setfield(L, -2, "result");
-    } else {
-        lua_insert(L, -2);
-        lua_setfield(L, -2, "error");
-    }
+    cbf_invoke_set_outcome(L, lua_gettop(L), ok);
     lua_pop(L, 1);
     ((cbf_call *)lua_touserdata(L, idx))->settled = 1;
 }

@@ -279,20 +279,25 @@ static int client_process(lua_State *L) { return cbf_invoke_guarded(L, process_b
 /* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
 enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TOP = ALL_RESULTS };
 
+void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok) {
+    int n = ok ? 2 : 1;
+    lua_insert(L, tbl - n); /* the table goes under the outcome */
+    tbl -= n;
+    lua_pushboolean(L, ok);
+    lua_setfield(L, tbl, "ok");
+    if (ok) {
+        lua_setfield(L, tbl, "info");
+        lua_setfield(L, tbl, "result");
+    } else {
+        lua_setfield(L, tbl, "error");
+    }
+}
+
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
  * { ok = false, error = } from an error on top. */
 static void store_outcome(lua_State *L, lua_Integer i, int ok) {
     lua_createtable(L, 0, 3);
-    lua_pushboolean(L, ok);
-    lua_setfield(L, -2, "ok");
-    if (ok) {
-        lua_insert(L, -3);
-        lua_setfield(L, -3, "info");
-        lua_setfield(L, -2, "result");
-    } else {
-        lua_insert(L, -2);
-        lua_setfield(L, -2, "error");
-    }
+    cbf_invoke_set_outcome(L, lua_gettop(L), ok);
     lua_rawseti(L, ALL_RESULTS, i);
 }
 

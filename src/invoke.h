@@ -31,6 +31,10 @@ void cbf_invoke_claim(cbf_client *c, cbf_transfer *t);
 /* Configure t for t->req and start it on the client's loop. Returns 0, or -1 with an
  * error pushed (t is then cleared). */
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
+/* The outcome under the table at the top (`result, info` when ok, an error otherwise;
+ * `tbl` is the table's index) moves into it as { ok = true, result =, info = } or
+ * { ok = false, error = }; the table stays on top. */
+void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok);
 /* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
 int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
 
