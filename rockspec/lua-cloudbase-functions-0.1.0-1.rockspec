@@ -36,6 +36,7 @@ build = {
             "src/call.c", "src/hooks.c", "src/lua_methods.c", "src/loop.c", "src/module.c",
             "src/request.c", "src/request_id.c", "src/response.c", "src/retry.c",
             "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
+            "src/connect.c", "src/pool.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },

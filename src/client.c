@@ -8,10 +8,12 @@
 
 #include "call.h"
 #include "auth.h"
+#include "connect.h"
 #include "error.h"
 #include "hooks.h"
 #include "invoke.h"
 #include "lua_methods.h"
+#include "pool.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -20,12 +22,17 @@
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (6u * 1024 * 1024)
+/* Below the 60 s idle timeout common to load balancers and nginx's 75 s default
+ * keepalive_timeout (the gateway emulator's too), so a call is never sent on a
+ * connection the server is closing at that moment. */
+#define DEFAULT_MAX_IDLE 50
 
 static const char *const known_options[] = {
     "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   "retry",     "on_request", "on_response", "auth", NULL};
+    "http2",   "retry",     "on_request", "on_response", "auth",   "pool",
+    "preconnect", "max_idle", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -75,6 +82,8 @@ void cbf_client_release(cbf_client *c) {
     c->ntransfers = c->transfers_cap = 0;
     cbf_loop_free(c->loop);
     c->loop = NULL;
+    cbf_share_release(c->share); /* after every easy handle that used it is gone */
+    c->share = NULL;
     curl_slist_free_all(c->resolve);
     c->resolve = NULL;
     free_string(c, &c->base_url);
@@ -179,6 +188,23 @@ static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) 
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
             bad_option(L, "%s must be a positive integer (bytes)", key);
         v = (size_t)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* An integer option from lo to hi, or dflt when absent; `what` completes the message. */
+static lua_Integer ranged_option(lua_State *L, int opts, const char *key, lua_Integer dflt, lua_Integer lo,
+                                 lua_Integer hi, const char *what) {
+    lua_Integer v = dflt;
+    cbf_rawfield(L, opts, key);
+    if (!lua_isnil(L, -1)) {
+        char fmt[120];
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < lo || lua_tointeger(L, -1) > hi) {
+            snprintf(fmt, sizeof fmt, "%%s must be an integer from %ld to %ld (%s)", (long)lo, (long)hi, what);
+            bad_option(L, fmt, key);
+        }
+        v = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);
     return v;
@@ -315,6 +341,7 @@ static int client_new(lua_State *L) {
     cbf_client *c;
     const char *url, *env, *s;
     int opts, uv;
+    lua_Integer preconnect;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         lua_newtable(L);
@@ -359,15 +386,26 @@ static int client_new(lua_State *L) {
     c->max_response_size = size_option(L, opts, "max_response_size", DEFAULT_MAX_RESPONSE);
     c->max_request_size = size_option(L, opts, "max_request_size", DEFAULT_MAX_REQUEST);
     c->http_mode = http_mode_option(L, opts);
+    c->max_idle = (long)ranged_option(L, opts, "max_idle", DEFAULT_MAX_IDLE, 1, 86400, "seconds");
+    preconnect = ranged_option(L, opts, "preconnect", 0, 1, CBF_CONNECT_MAX, "connections");
     parse_resolve(L, opts, c);
     retry_option(L, opts, c);
     parse_lua_settings(L, opts, uv);
+    cbf_rawfield(L, opts, "pool");
+    if (!lua_isnil(L, -1)) c->share = cbf_pool_acquire(L, -1);
+    lua_setfield(L, uv, CBF_UV_POOL);
 
     c->loop = cbf_loop_new(c->alloc);
     if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     cbf_setuservalue(L, -2);
-    return 1;
+    if (preconnect == 0) return 1;
+    /* preconnect never fails new: the client comes back with what connect returned. */
+    lua_pushcfunction(L, cbf_connect_method);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, preconnect);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - opts; /* the client and what connect returned */
 }
 
 void cbf_client_open(lua_State *L) {
@@ -382,6 +420,7 @@ void cbf_client_open(lua_State *L) {
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
         cbf_call_register(L);
+        cbf_connect_register(L);
         cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }

@@ -21,8 +21,10 @@
 #define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
 #define CBF_UV_STARTED "started"     /* { [lightuserdata] = call } not yet reported by poll */
+#define CBF_UV_POOL "pool"           /* the functions.pool() this client uses, kept alive */
 
 struct cbf_call;
+struct cbf_share;
 
 /* What the sans-I/O core hands to a transport. */
 typedef struct {
@@ -82,6 +84,8 @@ typedef struct {
     cbf_http_mode http_mode;
     cbf_retry_policy retry; /* the client's retry option; attempts 1: none */
     int hook_failed;        /* a hook raised once already (reported once) */
+    long max_idle;           /* seconds: idle connections this old are not reused */
+    struct cbf_share *share; /* a functions.pool() reference, or NULL */
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;

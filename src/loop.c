@@ -29,6 +29,7 @@ struct cbf_loop {
     size_t changes_cap;
     unsigned long gen;
     long long deadline_ms; /* monotonic; -1: no timer */
+    long keep_connections; /* CURLMOPT_MAXCONNECTS set, 0: libcurl's default */
 };
 
 long long cbf_loop_clock_ms(void) {
@@ -131,6 +132,12 @@ CURLMcode cbf_loop_add(cbf_loop *l, CURL *easy) {
     rc = curl_multi_add_handle(l->multi, easy);
     if (rc == CURLM_OK) l->running++;
     return rc;
+}
+
+void cbf_loop_keep_connections(cbf_loop *l, long n) {
+    if (n <= l->keep_connections) return; /* never fewer than asked before */
+    l->keep_connections = n;
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
 }
 
 void cbf_loop_remove(cbf_loop *l, CURL *easy) {

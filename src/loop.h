@@ -29,6 +29,9 @@ cbf_loop *cbf_loop_new(cbf_alloc alloc);
 void cbf_loop_free(cbf_loop *l);
 /* Start a configured easy handle on the loop. CURLM_OK, or why not. */
 CURLMcode cbf_loop_add(cbf_loop *l, CURL *easy);
+/* Keep up to n idle connections (libcurl's default: 4 per running transfer); a
+ * smaller n than an earlier one changes nothing. */
+void cbf_loop_keep_connections(cbf_loop *l, long n);
 /* Take an unfinished transfer off the loop (cancel). */
 void cbf_loop_remove(cbf_loop *l, CURL *easy);
 /* Transfers on the loop that have not finished. */

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "error.h"
 #include "json.h"
+#include "pool.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_OK;
@@ -34,6 +35,8 @@ CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
     lua_newtable(L);
     cbf_client_open(L);
     lua_setfield(L, -2, "new");
+    cbf_pool_open(L);
+    lua_setfield(L, -2, "pool");
     lua_pushcfunction(L, is_error);
     lua_setfield(L, -2, "is_error");
     cbf_error_push_metatable(L);

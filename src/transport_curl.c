@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error_codes.h"
+#include "pool.h"
 #include "request.h"
 
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
@@ -92,6 +93,16 @@ static int h2c_reuse_broken(const cbf_client *c) {
            curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 }
 
+int cbf_transfer_reuses(const cbf_client *c) { return !h2c_reuse_broken(c); }
+
+/* CURLOPT_MAXAGE_CONN for "never reuse a connection idle max_idle seconds or longer".
+ * Before 8.15.0 libcurl truncates the idle time to whole seconds and reuses while that
+ * is not above the setting, i.e. up to a second past it; from 8.15.0 it compares
+ * milliseconds, and 0 there means no limit. */
+static long maxage_conn(long max_idle) {
+    return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080f00 ? max_idle : max_idle - 1;
+}
+
 /* PIPEWAIT makes a transfer wait for a connection being set up to the same host, to
  * multiplex on it if it turns out to speak HTTP/2. Over HTTP/1.1 libcurl learns that
  * only from the first response's status line, so every other call of an invoke_all
@@ -148,6 +159,8 @@ static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
     if (c->ca_path) SET(CURLOPT_CAPATH, c->ca_path);
     if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
     if (c->resolve) SET(CURLOPT_RESOLVE, c->resolve);
+    SET(CURLOPT_MAXAGE_CONN, maxage_conn(c->max_idle));
+    if (c->share) SET(CURLOPT_SHARE, cbf_share_handle(c->share));
     return rc;
 }
 

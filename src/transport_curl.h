@@ -9,6 +9,9 @@
 /* A transfer configured with the client's fixed settings; NULL when out of memory. */
 cbf_transfer *cbf_transfer_new(const cbf_client *c);
 void cbf_transfer_free(cbf_transfer *t);
+/* Whether a connection can serve another call after its first (not with h2c on
+ * libcurl < 8, see transport_curl.c). */
+int cbf_transfer_reuses(const cbf_client *c);
 /* Set the per-call options for t->req on t's easy handle. CURLE_OK, or why not. */
 CURLcode cbf_transfer_setup(cbf_transfer *t);
 /* Drop what one call needed and what it received (buffers keep some capacity). */

@@ -323,6 +323,9 @@ function M.start(opts)
   if opts.nginx then
     cmd[#cmd + 1] = "--nginx " .. quote(opts.nginx)
   end
+  if opts.keepalive_timeout then
+    cmd[#cmd + 1] = "--keepalive-timeout " .. tostring(opts.keepalive_timeout)
+  end
   local errfile = os.tmpname()
   local out, ok = run(table.concat(cmd, " ") .. " 2>" .. quote(errfile))
   local err = read_file(errfile) or ""

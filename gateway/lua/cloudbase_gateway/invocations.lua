@@ -36,6 +36,10 @@ function M.start(env_id, name, version, request_id)
     version = version,
     request_id = request_id,
     started = ngx.now(),
+    -- which client connection carried the call, and its how-manieth request: shows
+    -- connection reuse (client:connect, shared pools) from the server's side
+    connection = tonumber(ngx.var.connection),
+    connection_requests = tonumber(ngx.var.connection_requests),
   }
 end
 
