@@ -1,10 +1,20 @@
 # lua-cloudbase-functions: build, test, demo and bench.
 # Every knob is ?= so a packager (or the rockspec) can override it.
 
+# Which Lua: LUA_VERSION=5.1 | 5.2 | 5.3 | 5.4 (the default) | jit (LuaJIT 2.1).
+# LUA_PKG=luajit says the same as LUA_VERSION=jit. Each one builds into build/<LUA_VERSION>/
+# and installs into lib/lua/<its ABI>/ (5.1 for LuaJIT), so the builds never mix.
+ifeq ($(LUA_PKG),luajit)
+LUA_VERSION ?= jit
+endif
 LUA_VERSION ?= 5.4
-LUA ?= lua$(LUA_VERSION)
+# the pkg-config name of a LUA_VERSION value, which Debian also gives its interpreter
+lua_pkg = $(if $(filter jit,$(1)),luajit,lua$(1))
+LUA_PKG ?= $(call lua_pkg,$(LUA_VERSION))
+LUA ?= $(LUA_PKG)
+LUA_ID = $(if $(filter luajit,$(LUA_PKG)),jit,$(LUA_VERSION))
+LUA_ABI ?= $(if $(filter jit,$(LUA_ID)),5.1,$(LUA_VERSION))
 PKG_CONFIG ?= pkg-config
-LUA_PKG ?= lua$(LUA_VERSION)
 LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PKG) 2>/dev/null)
 CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS ?= $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
@@ -17,18 +27,31 @@ LIBFLAG ?= -shared
 LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
-INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
-BUILD ?= build
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+BUILD ?= build/$(LUA_ID)
 BUSTED ?= $(LUA) /usr/bin/busted
+
+# `make test` runs the suite once per interpreter in TEST_LUAS, each against its own build.
+# Naming one Lua or build on the command line (LUA_VERSION=, LUA_PKG=, LUA=, BUILD=) tests
+# just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
+ifneq ($(filter command,$(origin LUA_VERSION) $(origin LUA_PKG) $(origin LUA) $(origin BUILD)),)
+TEST_LUAS ?= $(LUA_ID)
+TEST_RUNS ?= $(LUA)=$(BUILD)
+endif
+TEST_LUAS ?= 5.1 5.2 5.3 5.4 jit
+TEST_RUNS ?= $(foreach v,$(TEST_LUAS),$(call lua_pkg,$(v))=build/$(v))
 
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE = $(BUILD)/cloudbase/functions.so
 
 # Debian packages each target needs; `make deps-*` installs only what is missing.
-DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
+# lua_debs: a LUA_VERSION's interpreter and headers. LuaJIT is luajit2 (the OpenResty
+# flavour): never luajit or libluajit-5.1-dev, which remove nginx's Lua module.
+lua_debs = $(if $(filter jit,$(1)),luajit2 libluajit2-5.1-dev,lua$(1) liblua$(1)$(if $(filter 5.1,$(1)),-0)-dev)
+DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales $(foreach v,$(TEST_LUAS),$(call lua_debs,$(v)))
 DEPS_BENCH = wrk procps
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
@@ -66,14 +89,15 @@ deps-test: deps-demo
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
 
-# The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
+# The whole busted suite against a real gateway on loopback, once per interpreter in
+# TEST_LUAS (each against its own build); ends with one line "N passed, N failed" over all.
 test: deps-test
-	@$(MAKE) --no-print-directory all
-	@BUSTED="$(BUSTED)" ./spec/run
+	@$(foreach v,$(TEST_LUAS),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
+	@./spec/run-all $(TEST_RUNS)
 
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
-	@LUA="$(LUA)" ./examples/run-demo
+	@LUA="$(LUA)" MODULE_BUILD=$(BUILD) ./examples/run-demo
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
@@ -85,7 +109,7 @@ lint: deps-test
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
 	@$(MAKE) --no-print-directory all
-	@BUSTED="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
+	@MODULE_BUILD=$(BUILD) BUSTED="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
 
 # The module and a small Lua host, both built with ASan/UBSan, run the spec suite; the
 # host closes its state at exit so LeakSanitizer sees anything the module did not free.
@@ -93,9 +117,9 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPTFLAGS="-O1 -g $(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
 	$(CC) -std=c99 -O1 -g $(ASAN_FLAGS) $(WARNFLAGS) $(LUA_CFLAGS) spec/support/lua_host.c \
-	  -o build-asan/lua_host $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION))
+	  -o build-asan/lua_host $(shell $(PKG_CONFIG) --libs $(LUA_PKG))
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  MODULE_BUILD=build-asan SPEC_LUA=build-asan/lua_host BUSTED="build-asan/lua_host /usr/bin/busted" ./spec/run
 
 clean:
-	rm -rf $(BUILD) build-asan .rocks cloudbase src/*.o
+	rm -rf build build-asan .rocks cloudbase src/*.o

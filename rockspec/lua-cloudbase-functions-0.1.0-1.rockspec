@@ -31,7 +31,8 @@ build = {
       ["cloudbase.functions"] = {
          sources = {
             "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
-            "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
+            "src/json_decode.c", "src/json_encode.c", "src/json_int64.c", "src/json_lua.c",
+            "src/json_number.c",
             "src/module.c",
             "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
          },

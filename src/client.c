@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "invoke.h"
+#include "json_int64.h"
 #include "request.h"
 #include "transport_curl.h"
 
@@ -20,7 +21,7 @@ static const char *const known_options[] = {
     "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   NULL};
+    "http2",   "big_integers", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -207,6 +208,16 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
         if (!ok) bad_option(L, "%s must be a codec table with encode and decode", "json");
     }
     lua_setfield(L, uv, CBF_UV_JSON);
+
+    lua_getfield(L, opts, "big_integers");
+    {
+        const char *why = NULL;
+        int big = cbf_json_big_option(L, -1, &why);
+        if (big < 0) bad_option(L, "%s", why);
+        lua_pushinteger(L, big);
+    }
+    lua_setfield(L, uv, CBF_UV_BIG_INTEGERS);
+    lua_pop(L, 1);
 }
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {

@@ -17,6 +17,7 @@
 #define CBF_UV_HEADERS "headers"     /* { name = value } sent on every call */
 #define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
+#define CBF_UV_BIG_INTEGERS "big_integers" /* cbf_json_big for the built-in decoder */
 
 /* What the sans-I/O core hands to a transport. */
 typedef struct {
