@@ -74,9 +74,11 @@ install: $(MODULE)
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
+# LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
+ROCK_VARS = $(if $(filter jit,$(LUA_ID)),LUA_INCDIR=$(patsubst -I%,%,$(filter -I%,$(LUA_CFLAGS))))
 rock: deps-test
-	luarocks --lua-version $(LUA_VERSION) --tree .rocks make --deps-mode=none $(ROCKSPEC)
-	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_VERSION)/?.so;" .. package.cpath' \
+	luarocks --lua-version $(LUA_ABI) --tree .rocks make --deps-mode=none $(ROCKSPEC) $(ROCK_VARS)
+	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_ABI)/?.so;" .. package.cpath' \
 	  -e 'local f = require "cloudbase.functions"; print("loaded cloudbase.functions " .. f.version .. " from .rocks")'
 	rm -rf cloudbase src/*.o
 

@@ -7,7 +7,7 @@ source = {
    tag = "v0.1.0",
 }
 description = {
-   summary = "Invoke Tencent CloudBase cloud functions from Lua 5.4",
+   summary = "Invoke Tencent CloudBase cloud functions from Lua 5.1-5.4 and LuaJIT",
    detailed = [[
 A C module over libcurl: a Lua table goes in as the JSON body of
 POST /v1/functions/:name, the function's result comes back as a Lua value,

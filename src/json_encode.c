@@ -357,7 +357,8 @@ static int encode_scalar(encoder *e, int idx) {
         if (n == (lua_Number)HUGE_VAL) return fail(e, "cannot encode inf", NULL);
         if (n == -(lua_Number)HUGE_VAL) return fail(e, "cannot encode -inf", NULL);
 #if LUA_VERSION_NUM < 503
-        if (n == floor(n) && fabs(n) <= 9007199254740992.0) {
+        /* Doubles only: integral values are integers, but -0.0 keeps its sign as a float. */
+        if (n == floor(n) && fabs(n) <= 9007199254740992.0 && !(n == 0 && signbit(n))) {
             rc = put_integer(e, (lua_Integer)n);
             break;
         }
