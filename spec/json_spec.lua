@@ -103,13 +103,14 @@ describe("functions.json", function()
       assert.equal(1e30, json.decode("1000000000000000000000000000000"))
     end)
 
-    lv.it_with(lv.integers or lv.luajit, "64-bit integers", "keeps integers exact inside documents", function()
-      local text = '{"id": 9007199254740993, "ids": [123456789012345, -9223372036854775808]}'
-      local doc = json.decode(text, lv.integers and {} or { big_integers = "cdata" })
-      assert.equal(integer("9007199254740993"), doc.id)
-      assert.equal(integer("-9223372036854775808"), doc.ids[2])
-      assert.equal('[9007199254740993,123456789012345]', json.encode({ doc.id, doc.ids[1] }))
-    end)
+    lv.it_with(lv.integers or lv.luajit, "64-bit integers", "keeps integers exact inside documents",
+      function()
+        local text = '{"id": 9007199254740993, "ids": [123456789012345, -9223372036854775808]}'
+        local doc = json.decode(text, lv.integers and {} or { big_integers = "cdata" })
+        assert.equal(integer("9007199254740993"), doc.id)
+        assert.equal(integer("-9223372036854775808"), doc.ids[2])
+        assert.equal('[9007199254740993,123456789012345]', json.encode({ doc.id, doc.ids[1] }))
+      end)
   end)
 
   describe("floats", function()
@@ -152,7 +153,8 @@ describe("functions.json", function()
     -- 52-bit fraction and exponent put together by exact arithmetic.
     local function random_double()
       if string.pack then
-        return string.unpack("<d", string.pack("<I4I4", math.random(0, 0xffffffff), math.random(0, 0xffffffff)))
+        local bits = string.pack("<I4I4", math.random(0, 0xffffffff), math.random(0, 0xffffffff))
+        return string.unpack("<d", bits)
       end
       local fraction = math.random(0, 2 ^ 26 - 1) * 2 ^ 26 + math.random(0, 2 ^ 26 - 1)
       local exponent = math.random(0, 2046)

@@ -23,7 +23,8 @@ describe("packaging", function()
     assert.same(present, listed)
   end)
 
-  it("builds and installs with luarocks make into a local tree, and loads from there on " .. lv.name, function()
+  it("builds and installs with luarocks make into a local tree, and loads from there on "
+    .. lv.name, function()
     -- LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
     local version, vars = lv.version, ""
     if lv.luajit then
