@@ -28,6 +28,7 @@ LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+BINDIR ?= $(PREFIX)/bin
 BUILD ?= build/$(LUA_ID)
 BUSTED ?= $(LUA) /usr/bin/busted
 
@@ -50,8 +51,9 @@ MODULE = $(BUILD)/cloudbase/functions.so
 # flavour): never luajit or libluajit-5.1-dev, which remove nginx's Lua module.
 lua_debs = $(if $(filter jit,$(1)),luajit2 libluajit2-5.1-dev,lua$(1) liblua$(1)$(if $(filter 5.1,$(1)),-0)-dev)
 DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
-DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales $(foreach v,$(TEST_LUAS),$(call lua_debs,$(v)))
+DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils \
+	$(foreach v,$(TEST_LUAS),$(call lua_debs,$(v)))
 DEPS_BENCH = wrk procps
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
@@ -72,6 +74,9 @@ $(BUILD)/obj $(BUILD)/cloudbase:
 install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+	install -d $(DESTDIR)$(BINDIR)
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
+	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 # LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
@@ -106,7 +111,7 @@ bench: deps-bench
 	@./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway
+	luacheck --quiet spec examples bench gateway bin/cloudbase-fn
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test

@@ -19,6 +19,7 @@ interface (HTTP/2 multiplexing, keep-alive) and a transport seam.
 }
 dependencies = {
    "lua >= 5.1",
+   "argparse", -- for bin/cloudbase-fn (Debian: lua-argparse)
 }
 external_dependencies = {
    -- library only: Debian keeps curl/curl.h in a multiarch directory that a
@@ -41,5 +42,9 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+   },
+   install = {
+      -- luarocks wraps it so that it runs with the tree's interpreter and paths
+      bin = { ["cloudbase-fn"] = "bin/cloudbase-fn" },
    },
 }

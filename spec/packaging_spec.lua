@@ -25,12 +25,14 @@ describe("packaging", function()
 
   it("builds and installs with luarocks make into a local tree, and loads from there on "
     .. lv.name, function()
-    -- LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
-    local version, vars = lv.version, ""
+    -- LuaRocks knows Lua versions only: LuaJIT is its 5.1, with LuaJIT's headers and
+    -- interpreter (rockspec/luarocks-config-luajit.lua says which).
+    local version, vars, env = lv.version, "", ""
     if lv.luajit then
       local cflags, ok = run("pkg-config --cflags-only-I luajit")
       assert.is_true(ok, cflags)
       vars = " LUA_INCDIR=" .. gateway.quote(assert(cflags:match("%-I(%S+)")))
+      env = "LUAROCKS_CONFIG=" .. gateway.quote(gateway.root .. "/rockspec/luarocks-config-luajit.lua") .. " "
     end
     -- what only an exact build for this interpreter prints: 2^53 + 1 as an integer (5.3+),
     -- as int64_t cdata (LuaJIT, so the ffi bridge is in), as big_integers text (5.1, 5.2)
@@ -45,10 +47,10 @@ describe("packaging", function()
     -- a copy of the checkout, so that luarocks' build products stay out of the work tree
     local src = os.tmpname()
     os.remove(src)
-    local out, ok = run(("mkdir -p %s && cp -r src rockspec %s/"):format(src, src))
+    local out, ok = run(("mkdir -p %s && cp -r src rockspec bin %s/"):format(src, src))
     assert.is_true(ok, out)
-    out, ok = run(("cd %s && luarocks --lua-version %s --tree %s make --deps-mode=none %s%s")
-      :format(src, version, tree, ROCKSPEC, vars))
+    out, ok = run(("cd %s && %sluarocks --lua-version %s --tree %s make --deps-mode=none %s%s")
+      :format(src, env, version, tree, ROCKSPEC, vars))
     assert.is_true(ok, out)
     local script = src .. "/check.lua"
     local f = assert(io.open(script, "w"))
@@ -56,8 +58,13 @@ describe("packaging", function()
       "local f = require 'cloudbase.functions' print(f.version, ", check, ")\n")
     f:close()
     out, ok = run(lv.command .. " " .. gateway.quote(script))
+    -- install.bin: the command, run through luarocks' wrapper with the tree's paths
+    local cli, cli_ok = run(("cd / && eval \"$(%sluarocks --lua-version %s --tree %s path)\" && "
+      .. "%s/bin/cloudbase-fn --version"):format(env, version, tree, tree))
     run(("rm -rf %s %s"):format(tree, src))
     assert.is_true(ok, out)
     assert.equals("0.1.0\t" .. expected .. "\n", out)
+    assert.is_true(cli_ok, cli)
+    assert.equals("cloudbase-fn 0.1.0 (cloudbase.functions 0.1.0, " .. lv.name .. ")\n", cli)
   end)
 end)
