@@ -32,15 +32,20 @@ BINDIR ?= $(PREFIX)/bin
 BUILD ?= build/$(LUA_ID)
 BUSTED ?= $(LUA) /usr/bin/busted
 
-# `make test` runs the suite once per interpreter in TEST_LUAS, each against its own build.
-# Naming one Lua or build on the command line (LUA_VERSION=, LUA_PKG=, LUA=, BUILD=) tests
-# just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
+# `make test` runs the module's specs once per interpreter in TEST_LUAS, each against its
+# own build. The emulator's specs (spec/gateway/) test the gateway's code, which runs in
+# nginx's LuaJIT whatever drives it: they run with the interpreters in TEST_GATEWAY_LUAS.
+# Naming one Lua or build on the command line (LUA_VERSION=, LUA_PKG=, LUA=, BUILD=) runs
+# the whole suite on just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
 ifneq ($(filter command,$(origin LUA_VERSION) $(origin LUA_PKG) $(origin LUA) $(origin BUILD)),)
 TEST_LUAS ?= $(LUA_ID)
-TEST_RUNS ?= $(LUA)=$(BUILD)
+TEST_GATEWAY_LUAS ?=
+TEST_RUNS ?= gateway:$(LUA)=$(BUILD) $(LUA)=$(BUILD)
 endif
 TEST_LUAS ?= 5.1 5.2 5.3 5.4 jit
-TEST_RUNS ?= $(foreach v,$(TEST_LUAS),$(call lua_pkg,$(v))=build/$(v))
+TEST_GATEWAY_LUAS ?= 5.4
+TEST_RUNS ?= $(foreach v,$(TEST_GATEWAY_LUAS),gateway:$(call lua_pkg,$(v))=build/$(v)) \
+	$(foreach v,$(TEST_LUAS),$(call lua_pkg,$(v))=build/$(v))
 
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
@@ -53,7 +58,7 @@ lua_debs = $(if $(filter jit,$(1)),luajit2 libluajit2-5.1-dev,lua$(1) liblua$(1)
 DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils \
-	$(foreach v,$(TEST_LUAS),$(call lua_debs,$(v)))
+	$(foreach v,$(sort $(TEST_LUAS) $(TEST_GATEWAY_LUAS)),$(call lua_debs,$(v)))
 DEPS_BENCH = wrk procps
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
@@ -96,10 +101,10 @@ deps-test: deps-demo
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
 
-# The whole busted suite against a real gateway on loopback, once per interpreter in
-# TEST_LUAS (each against its own build); ends with one line "N passed, N failed" over all.
+# The busted suite against real gateways on loopback, on every interpreter (see TEST_LUAS);
+# ends with one line "N passed, N failed" over all the runs.
 test: deps-test
-	@$(foreach v,$(TEST_LUAS),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
+	@$(foreach v,$(sort $(TEST_LUAS) $(TEST_GATEWAY_LUAS)),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
 	@./spec/run-all $(TEST_RUNS)
 
 demo: deps-demo
