@@ -22,29 +22,33 @@ CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS ?= -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= $(OPTFLAGS)
-ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
+# Hidden by default: the module exports only luaopen_cloudbase_functions (CBF_EXPORT).
+VISIBILITY ?= -fvisibility=hidden
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(VISIBILITY) $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
 LIBFLAG ?= -shared
 LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
 BINDIR ?= $(PREFIX)/bin
 BUILD ?= build/$(LUA_ID)
 BUSTED ?= $(LUA) /usr/bin/busted
 
 # `make test` runs the module's specs once per interpreter in TEST_LUAS, each against its
-# own build. The emulator's specs (spec/gateway/) test the gateway's code, which runs in
-# nginx's LuaJIT whatever drives it: they run with the interpreters in TEST_GATEWAY_LUAS.
+# own build. The specs of code that runs inside nginx (spec/gateway/: the emulator;
+# spec/nginx/: the module's LuaJIT build in ngx_lua) test nginx's LuaJIT whatever drives
+# them: they run with the interpreters in TEST_NGINX_LUAS.
 # Naming one Lua or build on the command line (LUA_VERSION=, LUA_PKG=, LUA=, BUILD=) runs
-# the whole suite on just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
+# the whole suite with just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
 ifneq ($(filter command,$(origin LUA_VERSION) $(origin LUA_PKG) $(origin LUA) $(origin BUILD)),)
 TEST_LUAS ?= $(LUA_ID)
-TEST_GATEWAY_LUAS ?=
-TEST_RUNS ?= gateway:$(LUA)=$(BUILD) $(LUA)=$(BUILD)
+TEST_NGINX_LUAS ?=
+TEST_RUNS ?= nginx:$(LUA)=$(BUILD) $(LUA)=$(BUILD)
 endif
 TEST_LUAS ?= 5.1 5.2 5.3 5.4 jit
-TEST_GATEWAY_LUAS ?= 5.4
-TEST_RUNS ?= $(foreach v,$(TEST_GATEWAY_LUAS),gateway:$(call lua_pkg,$(v))=build/$(v)) \
+TEST_NGINX_LUAS ?= 5.4
+TEST_RUNS ?= $(foreach v,$(TEST_NGINX_LUAS),nginx:$(call lua_pkg,$(v))=build/$(v)) \
 	$(foreach v,$(TEST_LUAS),$(call lua_pkg,$(v))=build/$(v))
 
 SRCS = $(wildcard src/*.c)
@@ -58,12 +62,16 @@ lua_debs = $(if $(filter jit,$(1)),luajit2 libluajit2-5.1-dev,lua$(1) liblua$(1)
 DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils \
-	$(foreach v,$(sort $(TEST_LUAS) $(TEST_GATEWAY_LUAS)),$(call lua_debs,$(v)))
+	$(foreach v,$(sort $(TEST_LUAS) $(TEST_NGINX_LUAS)),$(call lua_debs,$(v)))
 DEPS_BENCH = wrk procps
+# The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
+# libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
+DEPS_NGINX = libluajit2-5.1-dev
+NGINX_BUILD ?= build/jit
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
-.PHONY: all install rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+.PHONY: all install nginx-module rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
 
 all: $(MODULE)
 
@@ -82,6 +90,13 @@ install: $(MODULE)
 	install -d $(DESTDIR)$(BINDIR)
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
 	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
+	install -d $(DESTDIR)$(INST_LUADIR)/cloudbase/functions
+	install -m 0644 lua/cloudbase/functions/ngx.lua $(DESTDIR)$(INST_LUADIR)/cloudbase/functions/ngx.lua
+
+# The LuaJIT build that ngx_lua loads (the nginx spec suite, the OpenResty example); by
+# default the same as `make LUA_VERSION=jit`.
+nginx-module:
+	@$(MAKE) --no-print-directory LUA_VERSION=jit BUILD=$(NGINX_BUILD) all
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 # LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
@@ -97,14 +112,15 @@ deps-build:
 deps-demo: deps-build
 	@./bin/install-deps $(DEPS_RUN)
 deps-test: deps-demo
-	@./bin/install-deps $(DEPS_TEST)
+	@./bin/install-deps $(DEPS_TEST) $(DEPS_NGINX)
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
 
 # The busted suite against real gateways on loopback, on every interpreter (see TEST_LUAS);
 # ends with one line "N passed, N failed" over all the runs.
 test: deps-test
-	@$(foreach v,$(sort $(TEST_LUAS) $(TEST_GATEWAY_LUAS)),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
+	@$(foreach v,$(sort $(TEST_LUAS) $(TEST_NGINX_LUAS)),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
+	@$(MAKE) --no-print-directory nginx-module
 	@./spec/run-all $(TEST_RUNS)
 
 demo: deps-demo
@@ -113,10 +129,11 @@ demo: deps-demo
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway bin/cloudbase-fn
+	luacheck --quiet spec examples bench gateway lua bin/cloudbase-fn
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test

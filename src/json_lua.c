@@ -56,7 +56,7 @@ static int json_encode(lua_State *L) {
     box->busy = 0;
     if (rc != 0) {
         cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
-        return cbf_error_raise(L, "ENCODE_ERROR", err.message);
+        return cbf_error_raise(L, CBF_E_ENCODE_ERROR, err.message);
     }
     lua_pushlstring(L, box->buf.data ? box->buf.data : "", box->buf.len);
     cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
@@ -71,20 +71,20 @@ static int json_decode(lua_State *L) {
     lua_settop(L, 2);
     if (!lua_isnil(L, 2)) {
         const char *why = NULL;
-        if (!lua_istable(L, 2)) return cbf_error_raise(L, "INVALID_ARGUMENT", "json.decode options must be a table");
+        if (!lua_istable(L, 2)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "json.decode options must be a table");
         lua_pushnil(L);
         while (lua_next(L, 2)) {
             lua_pop(L, 1);
             if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "big_integers") != 0)
-                return cbf_error_raise(L, "INVALID_ARGUMENT", "json.decode takes only the option big_integers");
+                return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "json.decode takes only the option big_integers");
         }
         lua_getfield(L, 2, "big_integers");
         big = cbf_json_big_option(L, -1, &why);
-        if (big < 0) return cbf_error_raise(L, "INVALID_ARGUMENT", why);
+        if (big < 0) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, why);
     }
     lua_settop(L, 1);
     if (cbf_json_decode(L, s, len, (cbf_json_big)big, &err) != 0)
-        return cbf_error_raise(L, "DECODE_ERROR", err.message);
+        return cbf_error_raise(L, CBF_E_DECODE_ERROR, err.message);
     return 1;
 }
 
