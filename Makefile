@@ -1,10 +1,20 @@
 # lua-cloudbase-functions: build, test, demo and bench.
 # Every knob is ?= so a packager (or the rockspec) can override it.
 
+# Which Lua: LUA_VERSION=5.1 | 5.2 | 5.3 | 5.4 (the default) | jit (LuaJIT 2.1).
+# LUA_PKG=luajit says the same as LUA_VERSION=jit. Each one builds into build/<LUA_VERSION>/
+# and installs into lib/lua/<its ABI>/ (5.1 for LuaJIT), so the builds never mix.
+ifeq ($(LUA_PKG),luajit)
+LUA_VERSION ?= jit
+endif
 LUA_VERSION ?= 5.4
-LUA ?= lua$(LUA_VERSION)
+# the pkg-config name of a LUA_VERSION value, which Debian also gives its interpreter
+lua_pkg = $(if $(filter jit,$(1)),luajit,lua$(1))
+LUA_PKG ?= $(call lua_pkg,$(LUA_VERSION))
+LUA ?= $(LUA_PKG)
+LUA_ID = $(if $(filter luajit,$(LUA_PKG)),jit,$(LUA_VERSION))
+LUA_ABI ?= $(if $(filter jit,$(LUA_ID)),5.1,$(LUA_VERSION))
 PKG_CONFIG ?= pkg-config
-LUA_PKG ?= lua$(LUA_VERSION)
 LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PKG) 2>/dev/null)
 CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS ?= $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
@@ -19,26 +29,46 @@ LIBFLAG ?= -shared
 LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
-INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
-INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
 BINDIR ?= $(PREFIX)/bin
-BUILD ?= build
+BUILD ?= build/$(LUA_ID)
 BUSTED ?= $(LUA) /usr/bin/busted
+
+# `make test` runs the module's specs once per interpreter in TEST_LUAS, each against its
+# own build. The specs of code that runs inside nginx (spec/gateway/: the emulator;
+# spec/nginx/: the module's LuaJIT build in ngx_lua) test nginx's LuaJIT whatever drives
+# them: they run with the interpreters in TEST_NGINX_LUAS.
+# Naming one Lua or build on the command line (LUA_VERSION=, LUA_PKG=, LUA=, BUILD=) runs
+# the whole suite with just that one: `make test BUILD=x` loads x/cloudbase/functions.so.
+ifneq ($(filter command,$(origin LUA_VERSION) $(origin LUA_PKG) $(origin LUA) $(origin BUILD)),)
+TEST_LUAS ?= $(LUA_ID)
+TEST_NGINX_LUAS ?=
+TEST_RUNS ?= nginx:$(LUA)=$(BUILD) $(LUA)=$(BUILD)
+endif
+TEST_LUAS ?= 5.1 5.2 5.3 5.4 jit
+TEST_NGINX_LUAS ?= 5.4
+TEST_RUNS ?= $(foreach v,$(TEST_NGINX_LUAS),nginx:$(call lua_pkg,$(v))=build/$(v)) \
+	$(foreach v,$(TEST_LUAS),$(call lua_pkg,$(v))=build/$(v))
 
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE = $(BUILD)/cloudbase/functions.so
 
 # Debian packages each target needs; `make deps-*` installs only what is missing.
-DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
+# lua_debs: a LUA_VERSION's interpreter and headers. LuaJIT is luajit2 (the OpenResty
+# flavour): never luajit or libluajit-5.1-dev, which remove nginx's Lua module.
+lua_debs = $(if $(filter jit,$(1)),luajit2 libluajit2-5.1-dev,lua$(1) liblua$(1)$(if $(filter 5.1,$(1)),-0)-dev)
+DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs lua-luv time bsdutils
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs lua-luv time bsdutils \
+	$(foreach v,$(sort $(TEST_LUAS) $(TEST_NGINX_LUAS)),$(call lua_debs,$(v)))
 DEPS_BENCH = wrk procps
 DEPS_FUZZ = clang libclang-rt-14-dev
 # The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
 # libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
 DEPS_NGINX = libluajit2-5.1-dev
-NGINX_BUILD ?= build-jit
+NGINX_BUILD ?= build/jit
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
@@ -65,14 +95,17 @@ install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LUADIR)/cloudbase/functions
 	install -m 0644 lua/cloudbase/functions/ngx.lua $(DESTDIR)$(INST_LUADIR)/cloudbase/functions/ngx.lua
 
-# The LuaJIT build that ngx_lua loads (the nginx spec suite, the OpenResty example).
+# The LuaJIT build that ngx_lua loads (the nginx spec suite, the OpenResty example); by
+# default the same as `make LUA_VERSION=jit`.
 nginx-module:
-	@$(MAKE) --no-print-directory LUA_PKG=luajit BUILD=$(NGINX_BUILD) all
+	@$(MAKE) --no-print-directory LUA_VERSION=jit BUILD=$(NGINX_BUILD) all
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
+# LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
+ROCK_VARS = $(if $(filter jit,$(LUA_ID)),LUA_INCDIR=$(patsubst -I%,%,$(filter -I%,$(LUA_CFLAGS))))
 rock: deps-test
-	luarocks --lua-version $(LUA_VERSION) --tree .rocks make --deps-mode=none $(ROCKSPEC)
-	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_VERSION)/?.so;" .. package.cpath' \
+	luarocks --lua-version $(LUA_ABI) --tree .rocks make --deps-mode=none $(ROCKSPEC) $(ROCK_VARS)
+	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_ABI)/?.so;" .. package.cpath' \
 	  -e 'local f = require "cloudbase.functions"; print("loaded cloudbase.functions " .. f.version .. " from .rocks")'
 	rm -rf cloudbase src/*.o
 
@@ -87,16 +120,17 @@ deps-bench: deps-demo
 deps-fuzz: deps-build
 	@./bin/install-deps $(DEPS_FUZZ)
 
-# The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
+# The busted suite against real gateways on loopback, on every interpreter (see TEST_LUAS);
+# ends with one line "N passed, N failed" over all the runs.
 test: deps-test deps-fuzz
-	@$(MAKE) --no-print-directory all
+	@$(foreach v,$(sort $(TEST_LUAS) $(TEST_NGINX_LUAS)),$(MAKE) --no-print-directory LUA_VERSION=$(v) all &&) true
 	@$(MAKE) --no-print-directory nginx-module
 	@$(MAKE) --no-print-directory fuzz-smoke
-	@BUSTED="$(BUSTED)" ./spec/run
+	@./spec/run-all $(TEST_RUNS)
 
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
-	@LUA="$(LUA)" ./examples/run-demo
+	@LUA="$(LUA)" MODULE_BUILD=$(BUILD) ./examples/run-demo
 
 # The non-blocking examples, each against its own local gateway (examples/run NAME):
 # make example-frame_loop, make example-luv_loop, make example-coroutines
@@ -121,7 +155,7 @@ lint: deps-test
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
 	@$(MAKE) --no-print-directory all
-	@BUSTED="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
+	@MODULE_BUILD=$(BUILD) BUSTED="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted" ./spec/run
 
 # The module and a small Lua host, both built with ASan/UBSan, run the spec suite; the
 # host closes its state at exit so LeakSanitizer sees anything the module did not free.
@@ -129,7 +163,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPTFLAGS="-O1 -g $(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
 	$(CC) -std=c99 -O1 -g $(ASAN_FLAGS) $(WARNFLAGS) $(LUA_CFLAGS) spec/support/lua_host.c \
-	  -o build-asan/lua_host $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION))
+	  -o build-asan/lua_host $(shell $(PKG_CONFIG) --libs $(LUA_PKG))
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  MODULE_BUILD=build-asan SPEC_LUA=build-asan/lua_host BUSTED="build-asan/lua_host /usr/bin/busted" ./spec/run
 
@@ -162,4 +196,4 @@ fuzz-smoke: fuzz-build
 	@./fuzz/run $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) $(NGINX_BUILD) build-asan $(FUZZ_BUILD) .rocks cloudbase src/*.o
+	rm -rf build build-asan $(FUZZ_BUILD) .rocks cloudbase src/*.o

@@ -2,7 +2,7 @@
 --   lua5.4 bench/worker.lua MODE key=value...
 -- Prints key=value lines; "error=..." when the measurement could not be made.
 package.path = "./bench/?.lua;" .. package.path
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = "./build/5.4/?.so;" .. package.cpath -- make's default build
 
 local lib = require "lib"
 local emit, now = lib.emit, lib.now

@@ -164,7 +164,7 @@ static int read_answer(lua_State *L, int state, cbf_transfer *t) {
         cbf_error_push(L, code, msg, status, id, NULL, 0);
         return -1;
     }
-    if (t->resp_body.len == 0 || cbf_json_decode(L, t->resp_body.data, t->resp_body.len, &jerr) != 0 ||
+    if (t->resp_body.len == 0 || cbf_json_decode(L, t->resp_body.data, t->resp_body.len, CBF_JSON_BIG_FLOAT, &jerr) != 0 ||
         !lua_istable(L, -1)) {
         lua_settop(L, top);
         cbf_error_push(L, status == 200 ? CBF_E_INVALID_RESPONSE : CBF_E_HTTP_ERROR,

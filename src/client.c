@@ -12,6 +12,7 @@
 #include "error.h"
 #include "hooks.h"
 #include "invoke.h"
+#include "json_int64.h"
 #include "lua_methods.h"
 #include "pool.h"
 #include "request.h"
@@ -32,7 +33,7 @@ static const char *const known_options[] = {
     "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
     "resolve", "intl",      "max_request_size",     "transport",        "json",
     "http2",   "retry",     "on_request", "on_response", "auth",   "pool",
-    "preconnect", "max_idle", NULL};
+    "preconnect", "max_idle", "big_integers", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -289,6 +290,14 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     lua_setfield(L, uv, CBF_UV_JSON);
     cbf_hooks_read(L, opts, uv);
     cbf_auth_read(L, opts, uv);
+    cbf_rawfield(L, opts, "big_integers");
+    {
+        const char *why = NULL;
+        int big = cbf_json_big_option(L, -1, &why);
+        if (big < 0) bad_option(L, "%s", why);
+        lua_pushinteger(L, big);
+    }
+    lua_setfield(L, uv, CBF_UV_BIG_INTEGERS);
 }
 
 static void retry_option(lua_State *L, int opts, cbf_client *c) {

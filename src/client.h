@@ -22,6 +22,7 @@
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
 #define CBF_UV_STARTED "started"     /* { [lightuserdata] = call } not yet reported by poll */
 #define CBF_UV_POOL "pool"           /* the functions.pool() this client uses, kept alive */
+#define CBF_UV_BIG_INTEGERS "big_integers" /* cbf_json_big for the built-in decoder */
 
 struct cbf_call;
 struct cbf_share;

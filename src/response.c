@@ -45,7 +45,11 @@ static int decode_body(lua_State *L, int uv, const char *body, size_t len) {
     lua_pop(L, 1);
     {
         cbf_json_error err;
-        if (cbf_json_decode(L, body, len, &err) == 0) return 0;
+        cbf_json_big big;
+        lua_getfield(L, uv, CBF_UV_BIG_INTEGERS);
+        big = (cbf_json_big)lua_tointeger(L, -1); /* nil: 0, the nearest float */
+        lua_pop(L, 1);
+        if (cbf_json_decode(L, body, len, big, &err) == 0) return 0;
         lua_pushstring(L, err.message);
         return -1;
     }

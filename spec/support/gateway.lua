@@ -37,7 +37,7 @@ local function read_file(path)
   if not fh then
     return nil
   end
-  local text = fh:read("a")
+  local text = fh:read("*a")
   fh:close()
   return text
 end
@@ -50,12 +50,15 @@ local function write_file(path, text)
 end
 M.write_file = write_file
 
--- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says).
+-- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says). The shell
+-- prints the status itself: io.popen():close() gives none on Lua 5.1 and LuaJIT.
 local function run(cmd)
-  local pipe = assert(io.popen(cmd, "r"))
-  local out = pipe:read("a")
-  local ok, _, code = pipe:close()
-  return out, ok == true, code
+  local pipe = assert(io.popen("( " .. cmd .. "\n); printf '\\n%d' $?", "r"))
+  local out = pipe:read("*a")
+  pipe:close()
+  local text, code = out:match("^(.*)\n(%d+)$")
+  code = tonumber(code)
+  return text or out, code == 0, code
 end
 M.run = run
 
@@ -72,7 +75,7 @@ end
 
 function M.group_alive(pgid)
   local list = io.popen("ls /proc 2>/dev/null")
-  local names = list:read("a")
+  local names = list:read("*a")
   list:close()
   for pid in names:gmatch("%d+") do
     local stat = read_file("/proc/" .. pid .. "/stat")
