@@ -29,7 +29,7 @@ MODULE = $(BUILD)/cloudbase/functions.so
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales
-DEPS_BENCH = wrk procps
+DEPS_BENCH = wrk procps lua5.1 lua-sec lua-http
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
@@ -75,9 +75,12 @@ demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@LUA="$(LUA)" ./examples/run-demo
 
+# BENCH=net runs only the network part (TLS through the latency proxy), BENCH=loopback
+# only the loopback part; see bench/README.md.
+BENCH ?= all
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
-	@./bench/run
+	@BENCH="$(BENCH)" ./bench/run
 
 lint: deps-test
 	luacheck --quiet spec examples bench gateway

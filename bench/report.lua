@@ -448,6 +448,11 @@ w("## Samples")
 w()
 w(samples_text())
 w()
+-- Keep the network section bench/net.lua wrote (BENCH=net updates only that one).
+local prev = io.open(out_file, "r")
+local net_section = prev and prev:read("a"):match("<!%-%- network: begin.-<!%-%- network: end %-%->")
+if prev then prev:close() end
+if net_section then w(net_section) w() end
 local f = assert(io.open(out_file, "w"))
 f:write(table.concat(md, "\n"))
 f:close()
