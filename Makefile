@@ -18,6 +18,7 @@ LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+BINDIR ?= $(PREFIX)/bin
 BUILD ?= build
 BUSTED ?= $(LUA) /usr/bin/busted
 
@@ -27,8 +28,8 @@ MODULE = $(BUILD)/cloudbase/functions.so
 
 # Debian packages each target needs; `make deps-*` installs only what is missing.
 DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libcurl4-openssl-dev
-DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson
-DEPS_TEST = lua-busted lua-check valgrind luarocks locales
+DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
+DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
 DEPS_BENCH = wrk procps lua5.1 lua-sec lua-http
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
@@ -49,6 +50,9 @@ $(BUILD)/obj $(BUILD)/cloudbase:
 install: $(MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/cloudbase
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cloudbase/functions.so
+	install -d $(DESTDIR)$(BINDIR)
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
+	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 rock: deps-test
@@ -83,7 +87,7 @@ bench: deps-bench
 	@BENCH="$(BENCH)" ./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway
+	luacheck --quiet spec examples bench gateway bin/cloudbase-fn
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test

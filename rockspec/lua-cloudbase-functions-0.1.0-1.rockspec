@@ -19,6 +19,7 @@ interface (HTTP/2 multiplexing, keep-alive) and a transport seam.
 }
 dependencies = {
    "lua >= 5.1",
+   "argparse", -- for bin/cloudbase-fn (Debian: lua-argparse)
 }
 external_dependencies = {
    -- library only: Debian keeps curl/curl.h in a multiarch directory that a
@@ -31,7 +32,8 @@ build = {
       ["cloudbase.functions"] = {
          sources = {
             "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
-            "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/module.c",
+            "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
+            "src/module.c",
             "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
@@ -39,5 +41,9 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+   },
+   install = {
+      -- luarocks wraps it so that it runs with the tree's interpreter and paths
+      bin = { ["cloudbase-fn"] = "bin/cloudbase-fn" },
    },
 }

@@ -26,7 +26,7 @@ describe("packaging", function()
     -- a copy of the checkout, so that luarocks' build products stay out of the work tree
     local src = os.tmpname()
     os.remove(src)
-    local out, ok = run(("mkdir -p %s && cp -r src rockspec %s/"):format(src, src))
+    local out, ok = run(("mkdir -p %s && cp -r src rockspec bin %s/"):format(src, src))
     assert.is_true(ok, out)
     out, ok = run(("cd %s && luarocks --lua-version 5.4 --tree %s make --deps-mode=none %s")
       :format(src, tree, ROCKSPEC))
@@ -34,8 +34,13 @@ describe("packaging", function()
     out, ok = run(("lua5.4 -e 'package.cpath = %q .. package.cpath' -e %q"):format(
       tree .. "/lib/lua/5.4/?.so;",
       "local f = require 'cloudbase.functions' print(f.version, f.json.encode({ n = 9007199254740993 }))"))
+    -- install.bin: the command, run through luarocks' wrapper with the tree's paths
+    local cli, cli_ok = run(("cd / && eval \"$(luarocks --lua-version 5.4 --tree %s path)\" && "
+      .. "%s/bin/cloudbase-fn --version"):format(tree, tree))
     run(("rm -rf %s %s"):format(tree, src))
     assert.is_true(ok, out)
     assert.equals('0.1.0\t{"n":9007199254740993}\n', out)
+    assert.is_true(cli_ok, cli)
+    assert.equals("cloudbase-fn 0.1.0 (cloudbase.functions 0.1.0, Lua 5.4)\n", cli)
   end)
 end)

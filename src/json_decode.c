@@ -18,12 +18,20 @@
  * Errors fill `err` ("unexpected character 'x' at byte 7", byte positions
  * count from 1) and leave the Lua stack as it was. */
 #include "json.h"
+#include "json_internal.h"
 
 #include <float.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void cbf_json_push_array_mt(lua_State *L) {
+    if (luaL_newmetatable(L, CBF_JSON_ARRAY_MT)) {
+        lua_pushliteral(L, CBF_JSON_ARRAY_MT);
+        lua_setfield(L, -2, "__name");
+    }
+}
 
 typedef struct {
     lua_State *L;

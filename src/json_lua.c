@@ -11,7 +11,6 @@
 
 #include <string.h>
 
-#define ARRAY_MT_NAME "cloudbase.functions.array_mt"
 #define ENCODER_MT_NAME "cloudbase.functions.json_encoder"
 
 
@@ -23,13 +22,6 @@ typedef struct {
     cbf_buffer buf;
     int busy;
 } encoder_box;
-
-void cbf_json_push_array_mt(lua_State *L) {
-    if (luaL_newmetatable(L, ARRAY_MT_NAME)) {
-        lua_pushliteral(L, ARRAY_MT_NAME);
-        lua_setfield(L, -2, "__name");
-    }
-}
 
 static int encoder_gc(lua_State *L) {
     encoder_box *box = (encoder_box *)lua_touserdata(L, 1);

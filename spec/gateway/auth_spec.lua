@@ -92,6 +92,21 @@ describe("gateway identity", function()
       gw:reset_all()
     end)
 
+    -- Refresh failures use the auth API's OAuth2 form (RFC 6749 5.2), not the
+    -- gateway's {code, message, requestId}: the official client reads `error`.
+    local function assert_grant_error(res, err)
+      assert.equals(400, res.status, res.body)
+      local keys = {}
+      for key in pairs(res.json) do
+        keys[#keys + 1] = key
+      end
+      table.sort(keys)
+      assert.same({ "error", "error_description" }, keys)
+      assert.equals(err, res.json.error)
+      assert.is_string(res.json.error_description)
+      assert.is_string(res.headers["x-request-id"])
+    end
+
     local function refresh(token, opts)
       opts = opts or {}
       return gw:request({ path = "/auth/v1/token", method = "POST", host = opts.host,
@@ -118,11 +133,11 @@ describe("gateway identity", function()
     it("kills the old refresh token at once; the new one works once too", function()
       local first = refresh("test-refresh-token")
       assert.equals(200, first.status)
-      assert_error(refresh("test-refresh-token"), 401, "INVALID_REFRESH_TOKEN")
+      assert_grant_error(refresh("test-refresh-token"), "invalid_grant")
       local second = refresh(first.json.refresh_token)
       assert.equals(200, second.status)
       assert.not_equals(first.json.access_token, second.json.access_token)
-      assert_error(refresh(first.json.refresh_token), 401, "INVALID_REFRESH_TOKEN")
+      assert_grant_error(refresh(first.json.refresh_token), "invalid_grant")
       -- Access tokens issued earlier stay valid until they expire.
       assert.equals(200, gw:invoke("hello", "{}", { token = first.json.access_token }).status)
     end)
@@ -135,11 +150,15 @@ describe("gateway identity", function()
     end)
 
     it("refuses unknown refresh tokens, other grant types and other envs' tokens", function()
-      assert_error(refresh("nope"), 401, "INVALID_REFRESH_TOKEN")
-      assert_error(refresh("test-refresh-token", { host = LOCKED }), 401, "INVALID_REFRESH_TOKEN")
+      assert_grant_error(refresh("nope"), "invalid_grant")
+      assert_grant_error(refresh("test-refresh-token", { host = LOCKED }), "invalid_grant")
       local res = gw:request({ path = "/auth/v1/token", method = "POST",
         body = '{"grant_type":"password","username":"u","password":"p"}' })
-      assert_error(res, 400, "INVALID_PARAM")
+      assert_grant_error(res, "unsupported_grant_type")
+      assert_grant_error(gw:request({ path = "/auth/v1/token", method = "POST",
+        body = '{"grant_type":"refresh_token"}' }), "invalid_request")
+      assert_grant_error(gw:request({ path = "/auth/v1/token", method = "POST",
+        body = '[1]' }), "invalid_request")
       assert_error(gw:request({ path = "/auth/v1/token", method = "GET" }), 405,
         "METHOD_NOT_ALLOWED")
     end)

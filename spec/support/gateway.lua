@@ -48,6 +48,7 @@ local function write_file(path, text)
   fh:write(text)
   fh:close()
 end
+M.write_file = write_file
 
 -- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says).
 local function run(cmd)

@@ -116,43 +116,62 @@ function M.rules_allow(env, name, identity)
     "the security rules of env " .. env.id .. " do not allow this identity to invoke " .. name)
 end
 
--- refresh(env, refresh_token) -> token response table | nil, failure
--- The old refresh token stops working at once.
+-- How long the shared dict remembers tokens: an issued access token answers
+-- ACCESS_TOKEN_EXPIRED for an hour after it expires (then INVALID_CREDENTIALS);
+-- a used refresh token stays refused for a day.
+local EXPIRED_KEPT = 3600
+local USED_KEPT = 86400
+
+-- An OAuth2 failure of /auth/v1/token: status, error, description.
+local function grant_denied(status, err, description)
+  return nil, { status = status, error = err, description = description }
+end
+
+-- refresh(env, refresh_token) -> token response table | nil, oauth failure
+-- Refresh tokens rotate: each works once. Within env.refresh_token_grace
+-- seconds of its use, the same token answers the same new pair again (two
+-- tabs or processes racing on one token); after that, invalid_grant.
 function M.refresh(env, refresh_token)
   if type(refresh_token) ~= "string" or refresh_token == "" then
-    return denied(400, "INVALID_PARAM", "refresh_token is required")
+    return grant_denied(400, "invalid_request", "refresh_token is required")
   end
-  local key = "rt:" .. env.id .. ":" .. refresh_token
-  local user = issued("rt", env, refresh_token)
+  local id = env.id .. ":" .. refresh_token
+  local user = issued("rt", env, refresh_token) or env.refresh_tokens[refresh_token]
   if not user then
-    local static = env.refresh_tokens[refresh_token]
-    if static and not tokens:get("rt_dead:" .. env.id .. ":" .. refresh_token) then
-      user = { uid = static.uid, loginType = static.loginType }
+    return grant_denied(400, "invalid_grant", "the refresh token is invalid")
+  end
+  -- add() is atomic across workers: exactly one use claims the token.
+  if not tokens:add("rt_used:" .. id, true, USED_KEPT) then
+    local again = tokens:get("rt_again:" .. id)
+    if again then
+      return json.decode(again)
     end
+    return grant_denied(400, "invalid_grant",
+      "the refresh token was already used: refresh tokens rotate, use the newest one")
   end
-  if not user then
-    return denied(401, "INVALID_REFRESH_TOKEN", "the refresh token is invalid or was already used")
-  end
-  -- Kill the old one first: a second concurrent use must fail.
-  tokens:delete(key)
-  tokens:set("rt_dead:" .. env.id .. ":" .. refresh_token, true)
 
-  local ttl = env.access_token_ttl
+  ngx.update_time()
+  local ttl = user.access_token_ttl or env.access_token_ttl
   local access = random_token("at")
   local refresh = random_token("rt")
-  local user_text = json.encode({ uid = user.uid, loginType = user.loginType })
   local access_text = json.encode({
     uid = user.uid, loginType = user.loginType, expires_at = ngx.now() + ttl,
   })
-  tokens:set("at:" .. env.id .. ":" .. access, access_text)
-  tokens:set("rt:" .. env.id .. ":" .. refresh, user_text)
-  return {
+  tokens:set("at:" .. env.id .. ":" .. access, access_text, ttl + EXPIRED_KEPT)
+  tokens:set("rt:" .. env.id .. ":" .. refresh, json.encode({
+    uid = user.uid, loginType = user.loginType, access_token_ttl = user.access_token_ttl,
+  }))
+  local answer = {
     token_type = "Bearer",
     access_token = access,
     refresh_token = refresh,
     expires_in = ttl,
     sub = user.uid,
   }
+  if env.refresh_token_grace > 0 then
+    tokens:set("rt_again:" .. id, json.encode(answer), env.refresh_token_grace)
+  end
+  return answer
 end
 
 function M.reset()

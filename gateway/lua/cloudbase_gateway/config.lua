@@ -88,6 +88,94 @@ local function expiry(entry, what, now)
   return nil
 end
 
+local function positive_number(value, what, default)
+  if value == nil then
+    return default
+  end
+  if type(value) ~= "number" or value <= 0 or value ~= value or value == math.huge then
+    fail("%s must be a positive number", what)
+  end
+  return value
+end
+
+-- An optional integer >= min; `unit` ends the error message.
+local function integer_at_least(value, min, what, unit)
+  if value ~= nil and (type(value) ~= "number" or value < min or value % 1 ~= 0) then
+    fail("%s must be %s integer%s", what, min > 0 and "a positive" or "a non-negative", unit)
+  end
+  return value
+end
+
+-- limits = {rps =, burst =, concurrency =, retry_after =}: all optional.
+local function load_limits(raw, where)
+  if raw == nil then
+    return nil
+  end
+  if type(raw) ~= "table" then
+    fail("%s.limits must be an object", where)
+  end
+  for key in pairs(raw) do
+    if key ~= "rps" and key ~= "burst" and key ~= "concurrency" and key ~= "retry_after" then
+      fail("%s.limits: unknown key %q (rps, burst, concurrency, retry_after)", where, key)
+    end
+  end
+  local limits = {
+    rps = positive_number(raw.rps, where .. ".limits.rps", nil),
+    concurrency = integer_at_least(raw.concurrency, 1, where .. ".limits.concurrency", ""),
+    retry_after = integer_at_least(raw.retry_after, 0, where .. ".limits.retry_after",
+      " (seconds)"),
+  }
+  limits.burst = positive_number(raw.burst, where .. ".limits.burst", nil)
+  if limits.burst and not limits.rps then
+    fail("%s.limits.burst needs limits.rps", where)
+  end
+  limits.burst = limits.burst or (limits.rps and math.max(1, limits.rps))
+  if not limits.rps and not limits.concurrency then
+    return nil
+  end
+  return limits
+end
+
+-- cors = {allow_origins = [...], allow_headers = [...], max_age =,
+-- allow_credentials =}: the browser origins allowed to call the gateway.
+local DEFAULT_CORS_HEADERS = { "Authorization", "Content-Type", "X-Request-Id", "X-Qualifier",
+  "X-Tcb-Webfn", "X-SDK-Version", "X-Device-Id", "X-TCB-Region", "X-TCB-Trace",
+  "X-Request-Timestamp", "Accept", "Accept-Language" }
+
+local function load_cors(raw)
+  if raw == nil then
+    return nil
+  end
+  if type(raw) ~= "table" then
+    fail("cors must be an object")
+  end
+  local origins = {}
+  local any = false
+  for _, origin in ipairs(list_of_strings(raw.allow_origins, "cors.allow_origins")) do
+    if origin == "*" then
+      any = true
+    elseif not origin:match("^https?://[^/%s]+$") then
+      fail("cors.allow_origins: %q is not an origin (scheme://host[:port], no path) or \"*\"",
+        origin)
+    else
+      origins[origin:lower()] = true
+    end
+  end
+  local headers = raw.allow_headers and list_of_strings(raw.allow_headers, "cors.allow_headers")
+    or DEFAULT_CORS_HEADERS
+  local max_age = integer_at_least(raw.max_age, 0, "cors.max_age", " (seconds)") or 600
+  if raw.allow_credentials ~= nil and type(raw.allow_credentials) ~= "boolean" then
+    fail("cors.allow_credentials must be true or false")
+  end
+  return {
+    any = any,
+    origins = origins,
+    allow_headers = table.concat(headers, ", "),
+    max_age = max_age,
+    allow_credentials = raw.allow_credentials == true,
+  }
+end
+
 local function token_table(list, what, now, with_expiry)
   local map = {}
   if list == nil then
@@ -112,6 +200,10 @@ local function token_table(list, what, now, with_expiry)
       uid = entry.uid,
       loginType = login,
       expires_at = with_expiry and expiry(entry, where, now) or nil,
+      -- refresh tokens only: lifetime of the access tokens issued from this
+      -- token and its rotated successors (else the env's access_token_ttl)
+      access_token_ttl = not with_expiry and positive_number(entry.access_token_ttl,
+        where .. ".access_token_ttl", nil) or nil,
     }
   end
   return map
@@ -139,16 +231,6 @@ local function load_function(path, cache)
   end
   cache[path] = result
   return result
-end
-
-local function positive_number(value, what, default)
-  if value == nil then
-    return default
-  end
-  if type(value) ~= "number" or value <= 0 then
-    fail("%s must be a positive number", what)
-  end
-  return value
 end
 
 local function load_versions(fn, spec, where, base, cache)
@@ -260,6 +342,7 @@ local function load_functions(env, spec, base, cache)
       file = file,
       timeout = positive_number(fspec.timeout, where .. ".timeout", DEFAULT_TIMEOUT),
       handler = load_function(file, cache),
+      limits = load_limits(fspec.limits, where),
     }
     fn.versions = load_versions(fn, fspec, where, base, cache)
     fn.canary = load_canary(fspec, fn.versions, where)
@@ -334,6 +417,12 @@ local function load_env(id, spec, is_default, base, cache, now)
   env.refresh_tokens = token_table(spec.refresh_tokens, "refresh_tokens", now, false)
   env.access_token_ttl = positive_number(spec.access_token_ttl, "access_token_ttl",
     DEFAULT_TOKEN_TTL)
+  local grace = spec.refresh_token_grace or 0
+  if type(grace) ~= "number" or grace < 0 then
+    fail("envs[%q].refresh_token_grace must be a non-negative number of seconds", id)
+  end
+  env.refresh_token_grace = grace
+  env.limits = load_limits(spec.limits, string.format("envs[%q]", id))
   env.allow = load_allow(spec, id)
   env.rules = load_rules(spec, id)
   env.functions = load_functions(env, spec, base, cache)
@@ -370,7 +459,7 @@ function M.load(path, now)
   end
   local base = dirname(path)
   local cache = {}
-  local config = { path = path, envs = {}, hosts = {} }
+  local config = { path = path, envs = {}, hosts = {}, cors = load_cors(raw.cors) }
   for id, spec in pairs(raw.envs) do
     local env = load_env(id, spec, id == default_id, base, cache, now)
     config.envs[id] = env

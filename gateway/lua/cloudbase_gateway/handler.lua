@@ -12,15 +12,59 @@ local reply = require "cloudbase_gateway.reply"
 local auth = require "cloudbase_gateway.auth"
 local canary = require "cloudbase_gateway.canary"
 local invocations = require "cloudbase_gateway.invocations"
+local limits = require "cloudbase_gateway.limits"
+local cors = require "cloudbase_gateway.cors"
 
 local ngx = ngx
 local M = {}
 
 local MAX_PAYLOAD = 6 * 1024 * 1024
 local config
+-- Directories of the config and of every function file, longest first:
+-- removed from error text so no host path reaches a client.
+local host_dirs = {}
+
+local function dir_of(path)
+  return path:match("^(.*/)[^/]*$")
+end
 
 function M.init(path)
   config = config_loader.load(path, ngx.time())
+  local seen = {}
+  local function add(dir)
+    if dir and dir:sub(1, 1) == "/" and not seen[dir] then
+      seen[dir] = true
+      host_dirs[#host_dirs + 1] = dir
+    end
+  end
+  add(dir_of(config.path))
+  add(dir_of(debug.getinfo(1, "S").source:sub(2)))
+  for _, env in pairs(config.envs) do
+    for _, fn in pairs(env.functions) do
+      add(dir_of(fn.file))
+    end
+  end
+  table.sort(host_dirs, function(a, b) return #a > #b end)
+end
+
+-- Error text as a client may see it: no chunk positions ("/srv/fns/x.lua:12: ",
+-- "[string \"...\"]:3: ") and no host directory the gateway knows of.
+local function without_paths(text)
+  text = tostring(text)
+  text = text:gsub("[^%s\"'(]*%.lua:%d+:%s?", "")
+  text = text:gsub('%[string "[^"]*"%]:%d+:%s?', "")
+  for _, dir in ipairs(host_dirs) do
+    local from = 1
+    while true do
+      local i, j = text:find(dir, from, true)
+      if not i then
+        break
+      end
+      text = text:sub(1, i - 1) .. text:sub(j + 1)
+      from = i
+    end
+  end
+  return text
 end
 
 local function fail(failure)
@@ -75,6 +119,18 @@ local function make_response(t)
   end
   return setmetatable({ status = t.status or 200, headers = t.headers or {},
                         body = t.body or "" }, RESPONSE_MT)
+end
+
+-- context.gateway_error(status, code, message): answer the gateway's own
+-- failure shape, as if the gateway itself had failed (fault functions).
+local GATEWAY_ERROR_MT = {}
+
+local function make_gateway_error(status, code, message)
+  if type(status) ~= "number" or type(code) ~= "string" then
+    error("context.gateway_error expects (status, code[, message])", 2)
+  end
+  return setmetatable({ status = status, code = code, message = tostring(message or code) },
+    GATEWAY_ERROR_MT)
 end
 
 -- context.raw_json(text): answer 200 application/json with text verbatim.
@@ -211,22 +267,36 @@ local function invoke(env, fn, version, identity, event, raw_body, sub_path)
     timeout = version.timeout,
     response = make_response,
     raw_json = make_raw_json,
+    gateway_error = make_gateway_error,
   }
+  -- Rate limits last: a refused call is one that would otherwise have run.
+  local held, refusal = limits.admit(env, fn)
+  if not held then
+    invocations.limited(fn.name)
+    return reply.error(refusal.status, refusal.code, refusal.message,
+      { ["Retry-After"] = tostring(refusal.retry_after) })
+  end
+  ngx.ctx.limits_held = held
   local record = invocations.start(env.id, fn.name, version.name, request_id)
   ngx.ctx.record = record
 
   local outcome, result = run(version.handler, event, context, version.timeout)
+  limits.release(held)
 
   if outcome == "timeout" then
-    invocations.finish(record, "timeout", 504)
+    invocations.finish(record, "timeout", 504, "FUNCTION_TIME_LIMIT_EXCEEDED")
     return reply.error(504, "FUNCTION_TIME_LIMIT_EXCEEDED", string.format(
       "function %s (version %s) ran past its %gs timeout", fn.name, version.name,
       version.timeout))
   end
   if outcome == "error" then
-    invocations.finish(record, "error", 500)
+    invocations.finish(record, "error", 500, "FUNCTION_INVOCATION_FAILED")
     return reply.error(500, "FUNCTION_INVOCATION_FAILED",
-      "function " .. fn.name .. " failed: " .. result)
+      "function " .. fn.name .. " failed: " .. without_paths(result))
+  end
+  if getmetatable(result) == GATEWAY_ERROR_MT then
+    invocations.finish(record, "error", result.status, result.code)
+    return reply.error(result.status, result.code, result.message)
   end
   if ngx.headers_sent then
     -- The function wrote its own response through ngx (fault injection).
@@ -235,9 +305,9 @@ local function invoke(env, fn, version, identity, event, raw_body, sub_path)
   end
   local status, headers, body = render(fn, result)
   if not status then
-    invocations.finish(record, "error", 500)
+    invocations.finish(record, "error", 500, "FUNCTION_INVOCATION_FAILED")
     return reply.error(500, "FUNCTION_INVOCATION_FAILED",
-      "function " .. fn.name .. ": " .. tostring(headers))
+      "function " .. fn.name .. ": " .. without_paths(headers))
   end
   invocations.finish(record, "ok", status)
   return reply.send(status, headers, body)
@@ -256,6 +326,7 @@ local function admin(uri)
     elseif method == "DELETE" then
       invocations.reset()
       canary.reset()
+      limits.refill()
       return reply.json(200, { reset = true })
     end
     return reply.error(405, "METHOD_NOT_ALLOWED", "use GET or DELETE")
@@ -263,6 +334,7 @@ local function admin(uri)
     if method == "DELETE" then
       invocations.reset()
       canary.reset()
+      limits.refill()
       auth.reset()
       return reply.json(200, { reset = true })
     end
@@ -276,25 +348,26 @@ local function token_endpoint(env)
     return reply.error(405, "METHOD_NOT_ALLOWED", "use POST")
   end
   local body = read_body()
-  -- A JSON object or a form (clients differ; the body says which).
+  -- A JSON object or a form (clients differ; the body says which). Failures
+  -- answer in the auth API's OAuth2 form, which the official client reads.
   local params
-  if body:match("^%s*{") then
+  if body:match("^%s*[{%[]") then
     params = json.decode_object(body)
   elseif body ~= "" then
     params = ngx.decode_args(body, 100)
   end
   if type(params) ~= "table" then
-    return reply.error(400, "INVALID_PARAM", "the body must be a JSON object or a form")
+    return reply.oauth_error(400, "invalid_request", "the body must be a JSON object or a form")
   end
   if params.grant_type ~= "refresh_token" then
-    return reply.error(400, "INVALID_PARAM",
-      "unsupported grant_type: only refresh_token is emulated")
+    return reply.oauth_error(400, "unsupported_grant_type",
+      "only the refresh_token grant is emulated")
   end
   local tokens, failure = auth.refresh(env, params.refresh_token)
   if not tokens then
-    return fail(failure)
+    return reply.oauth_error(failure.status, failure.error, failure.description)
   end
-  return reply.json(200, tokens)
+  return reply.json(200, tokens, { ["Cache-Control"] = "no-store" })
 end
 
 local function is_webfn()
@@ -351,7 +424,7 @@ local function functions_endpoint(env, name, rest)
 
   local body = read_body()
   if #body > MAX_PAYLOAD then
-    return reply.error(413, "EXCEED_MAX_PAYLOAD_SIZE", "the request body is over 6 MB")
+    return reply.error(413, "EXCEED_REQUEST_SIZE_LIMIT", "the request body is over 6 MB")
   end
   local event
   if fn.type == "web" then
@@ -380,6 +453,10 @@ function M.handle()
   if uri:sub(1, 10) == "/_gateway/" then
     return admin(uri)
   end
+  if cors.apply(config.cors) then
+    ngx.req.discard_body()
+    return ngx.exit(ngx.OK)
+  end
   local host = (ngx.var.host or ""):lower()
   local env = config.hosts[host]
   if not env then
@@ -398,10 +475,12 @@ end
 
 function M.too_large()
   reply.stamp()
-  return reply.error(413, "EXCEED_MAX_PAYLOAD_SIZE", "the request body is over 6 MB")
+  cors.apply(config.cors) -- ngx.ctx did not survive the error_page redirect
+  return reply.error(413, "EXCEED_REQUEST_SIZE_LIMIT", "the request body is over 6 MB")
 end
 
 function M.log()
+  limits.release(ngx.ctx.limits_held)
   local record = ngx.ctx.record
   if record and not record.finished then
     invocations.finish(record, "aborted", ngx.status)

@@ -39,8 +39,9 @@ function M.start(env_id, name, version, request_id)
   }
 end
 
--- finish(record, status[, http_status]): idempotent.
-function M.finish(record, status, http_status)
+-- finish(record, status[, http_status[, code]]): idempotent. `code` is the
+-- gateway error code the caller got (FUNCTION_INVOCATION_FAILED, SYS_ERR...).
+function M.finish(record, status, http_status, code)
   if record.finished then
     return
   end
@@ -48,6 +49,7 @@ function M.finish(record, status, http_status)
   record.finished = ngx.now()
   record.status = status
   record.http_status = http_status
+  record.code = code
   dict:incr("inflight:" .. record["function"], -1, 0)
   local line = json.encode(record)
   if line then
@@ -57,6 +59,11 @@ function M.finish(record, status, http_status)
     end
     append_line(line)
   end
+end
+
+-- limited(name): a call refused by a rate limit (the function did not run).
+function M.limited(name)
+  dict:incr("limited:" .. name, 1, 0)
 end
 
 local function prefixed(keys, prefix)
@@ -71,12 +78,12 @@ local function prefixed(keys, prefix)
   return out, n
 end
 
--- snapshot() -> JSON text of { counts, max_in_flight, in_flight, entries }
+-- snapshot() -> JSON text of { counts, max_in_flight, in_flight, limited, entries }
 function M.snapshot_json()
   local keys = dict:get_keys(0)
   local parts = {}
   for _, field in ipairs({ { "counts", "count:" }, { "max_in_flight", "max:" },
-                            { "in_flight", "inflight:" } }) do
+                            { "in_flight", "inflight:" }, { "limited", "limited:" } }) do
     local map, n = prefixed(keys, field[2])
     parts[#parts + 1] = string.format("\"%s\":%s", field[1], n == 0 and "{}" or json.encode(map))
   end
