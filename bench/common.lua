@@ -65,4 +65,53 @@ function M.options(args, first)
   return opt
 end
 
+-- Failed outcomes of an invoke_all result list (and the first reason); with
+-- `expected`, a result that is not equal to it counts as failed too.
+function M.count_failures(results, count, expected)
+  local failed, first = 0, nil
+  for i = 1, count do
+    local r = results[i]
+    if not (r and r.ok and (expected == nil or M.equal(r.result, expected))) then
+      failed = failed + 1
+      first = first or (r and (r.ok and "echo did not return the payload"
+        or tostring(r.error and (r.error.message or r.error))) or "missing result")
+    end
+  end
+  return failed, first
+end
+
+-- The shell side of the reports (Lua 5.4 only; defined here so both use one copy).
+function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs `cmd` (stderr into the text); prints both with BENCH_DEBUG set.
+function M.sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1", "r"))
+  local text = p:read("*a")
+  local ok, _, code = p:close()
+  if os.getenv("BENCH_DEBUG") then io.stderr:write("$ ", cmd, "\n", text) end
+  return text, ok, code
+end
+
+-- key=value lines (a worker's output) into a table; numbers become numbers.
+function M.parse_kv(text)
+  local t = {}
+  for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
+    if t[k] == nil then t[k] = tonumber(v) or v end
+  end
+  return t
+end
+
+-- A worker's main: runs modes[mode] ("-" read as "_"); an error becomes "error=...".
+function M.dispatch(modes, mode, usage)
+  local fn = modes[(mode or ""):gsub("-", "_")]
+  if not fn then
+    io.stderr:write(usage, "\n")
+    os.exit(2)
+  end
+  local ok, err = pcall(fn)
+  if not ok then
+    M.emit("error", (tostring(type(err) == "table" and (err.message or err.code) or err):gsub("\n", " ")))
+  end
+end
+
 return M

@@ -250,7 +250,7 @@ int main(int argc, char **argv) {
         else break;
     }
     if (i != argc || !listen_at || !upstream || !(rtt_ms >= 0 && rtt_ms <= 10000) ||
-        !(max_seconds > 0 && max_seconds <= 86400)) {
+        !(max_seconds >= 1 && max_seconds <= 86400)) {
         fprintf(stderr, "usage: latency_proxy --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT "
                         "--rtt-ms MS [--max-seconds S]\n");
         return 2;

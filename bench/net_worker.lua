@@ -360,17 +360,6 @@ function modes.seq()
   end
 end
 
-local function count_failures(results, count)
-  local failed, why = 0, nil
-  for i = 1, count do
-    local r = results[i]
-    if not (r and r.ok and common.equal(r.result, payload)) then
-      failed = failed + 1
-      why = why or (r and tostring(r.error and (r.error.message or r.error)) or "missing result")
-    end
-  end
-  return failed, why
-end
 
 -- `count` calls at `concurrency`, twice on the same client: cold (a new client:
 -- its connections are opened inside) and warm. CPU per call of the last batch.
@@ -386,7 +375,7 @@ function fanout.module(count, conc)
     local t0, c0 = now(), cpu()
     local results = client:invoke_all(list, { concurrency = conc })
     out[pass], out.cpu = now() - t0, cpu() - c0
-    local failed, why = count_failures(results, count)
+    local failed, why = common.count_failures(results, count, payload)
     if failed > 0 then error(failed .. " calls failed: " .. tostring(why)) end
   end
   client:close()
@@ -469,12 +458,4 @@ function modes.fanout()
   emit("cpu_us", cpu_s * 1e6 / count)
 end
 
-local fn = modes[mode or ""]
-if not fn then
-  io.stderr:write("usage: lua5.4 bench/net_worker.lua seq|fanout key=value...\n")
-  os.exit(2)
-end
-local ok, err = pcall(fn)
-if not ok then
-  emit("error", (tostring(type(err) == "table" and (err.message or err.code) or err):gsub("\n", " ")))
-end
+common.dispatch(modes, mode, "usage: lua5.4 bench/net_worker.lua seq|fanout key=value...")

@@ -49,23 +49,8 @@ local WRK_SECONDS = 2   -- per wrk sample
 local started = os.time()
 local clock0 = require("socket").gettime()
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local text = p:read("a")
-  local ok, _, code = p:close()
-  if env("BENCH_DEBUG") then io.stderr:write("$ ", cmd, "\n", text) end
-  return text, ok, code
-end
-
-local function parse_kv(text)
-  local t = {}
-  for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
-    if t[k] == nil then t[k] = tonumber(v) or v end
-  end
-  return t
-end
+local common = require "common"
+local q, sh, parse_kv = common.quote, common.sh, common.parse_kv
 
 local function progress(msg)
   io.stderr:write(string.format("[bench %5.1fs] %s\n", require("socket").gettime() - clock0, msg))
