@@ -490,6 +490,54 @@ do
   w()
 end
 
+-- HTTP/1.1 against HTTP/2 (issue 12, item 5), module and raw libcurl side by side.
+w("### HTTP/1.1 or HTTP/2")
+w()
+do
+  local function per_rtt(fn)
+    local t = {}
+    for _, p in ipairs(proxies) do t[#t + 1] = fn(p) end
+    return table.concat(t, " / ")
+  end
+  local rtts = per_rtt(function(p) return tostring(p.ms) end)
+  local rows = {}
+  local function add_row(figure, fn)
+    local row = { figure }
+    for _, who in ipairs { "module", "raw" } do
+      for _, http in ipairs(VERSIONS) do row[#row + 1] = fn(who, http) end
+    end
+    rows[#rows + 1] = row
+  end
+  add_row(string.format("sequential, RTT %s ms (fraction of 1/RTT)", rtts), function(who, http)
+    return per_rtt(function(p)
+      local r = median(string.format("seq.%d.%s.%s.rate", p.ms, who, http))
+      return r and f2(r * p.rtt) or "n/a"
+    end)
+  end)
+  add_row("client CPU µs per sequential call, HTTPS on loopback", function(who, http)
+    local v = median(string.format("cpu.tls.%s.%s.cpu_us", http, who))
+    return v and string.format("%.0f", v) or "n/a"
+  end)
+  for _, c in ipairs(CONCURRENCY) do
+    for _, kind in ipairs { "warm", "cold" } do
+      add_row(string.format("fan-out c%d %s, RTT %s ms (fraction of bound)", c, kind, rtts), function(who, http)
+        return per_rtt(function(p)
+          local v = median(string.format("fan.%d.%d.%s.%s.%s_seconds", p.ms, c, who, http, kind))
+          return v and f2(fan_bound(c, kind == "cold") * p.rtt / v) or "n/a"
+        end)
+      end)
+    end
+    add_row(string.format("fan-out c%d, client CPU µs per call, RTT %s ms", c, rtts), function(who, http)
+      return per_rtt(function(p)
+        local v = median(string.format("fan.%d.%d.%s.%s.cpu_us", p.ms, c, who, http))
+        return v and string.format("%.0f", v) or "n/a"
+      end)
+    end)
+  end
+  tbl({ "figure", "this module, HTTP/1.1", "this module, HTTP/2", "raw libcurl, HTTP/1.1", "raw libcurl, HTTP/2" },
+    rows)
+end
+
 w("### Targets of issue 12")
 w()
 -- The proxy check first: everything above assumes a warm call costs 1 RTT.
