@@ -120,6 +120,17 @@ local function median(key)
   if n % 2 == 1 then return t[(n + 1) // 2] end
   return (t[n // 2] + t[n // 2 + 1]) / 2
 end
+-- The lowest sample: for CPU time per call. Contention on a shared VM (another
+-- process on the other hyperthread, cache, steal) only ever adds CPU time, and
+-- over the rounds of a busy machine it added up to 3×; the lowest round is the
+-- closest to what a call costs. The median is shown next to it.
+local function lowest(key)
+  local s = samples[key]
+  if not s or #s == 0 then return nil end
+  local m = s[1]
+  for i = 2, #s do m = math.min(m, s[i]) end
+  return m
+end
 local function why(key)
   local s = samples[key]
   return s and (s.error or s.text) or nil
@@ -381,8 +392,11 @@ end
 -- CPU per call
 w("### CPU per call on loopback")
 w()
-w(string.format("Client process CPU time (user + system) per sequential call, µs, over ~%.1f s of calls;", CPU_SECONDS))
-w("the ratio to raw libcurl in brackets. HTTPS goes straight to the gateway's TLS listener (no proxy).")
+w(string.format("Client process CPU time (user + system) per sequential call, µs, over ~%.1f s of calls:",
+  CPU_SECONDS))
+w(string.format("the lowest of %d rounds (contention only adds CPU time), the ratio to raw libcurl's lowest and",
+  cpu_repeats))
+w("the median in brackets. HTTPS goes straight to the gateway's TLS listener (no proxy).")
 w("Peers that open a connection per call pay its handshake on every call. Every contender sends the")
 w("same request and decodes the same answer (raw libcurl only checks it).")
 w()
@@ -397,13 +411,14 @@ do
     local size
     for _, c in ipairs(cols) do
       local key = string.format("cpu.%s.%s.%s", c[1], c[2], who)
-      local v = median(key .. ".cpu_us")
-      local raw = median(string.format("cpu.%s.%s.raw.cpu_us", c[1], c[2]))
+      local v, med = lowest(key .. ".cpu_us"), median(key .. ".cpu_us")
+      local raw = lowest(string.format("cpu.%s.%s.raw.cpu_us", c[1], c[2]))
       size = size or median(key .. ".response_bytes")
       if C[who].h1_only and c[2] == "2" then
         row[#row + 1] = "— (no HTTP/2)"
       else
-        row[#row + 1] = v and string.format("%.0f (%.2f×)", v, raw and v / raw or 0 / 0) or na(key .. ".cpu_us")
+        row[#row + 1] = v and string.format("%.0f (%.2f×; median %.0f)", v, raw and v / raw or 0 / 0, med)
+          or na(key .. ".cpu_us")
       end
       if who == "module" and c[1] ~= "http" then
         local ok = v and raw and v / raw <= 1.15
@@ -412,7 +427,7 @@ do
           (v and raw) ~= nil, ok)
         local slowest_ok, cheapest = true, nil
         for _, peer in ipairs { "luasocket", "luasocket_kept", "luahttp", "luahttp_kept" } do
-          local pv = median(string.format("cpu.%s.%s.%s.cpu_us", c[1], c[2], peer))
+          local pv = lowest(string.format("cpu.%s.%s.%s.cpu_us", c[1], c[2], peer))
           if pv and (not cheapest or pv < cheapest) then cheapest = pv end
           if pv and v and v >= pv then slowest_ok = false end
         end
@@ -447,7 +462,7 @@ do
   end
   local function cpu(who, http)
     if (who == "luasocket" or who == "luasocket_kept") and http == "2" then return "—" end
-    local v = median(string.format("cpu.tls.%s.%s.cpu_us", http, who))
+    local v = lowest(string.format("cpu.tls.%s.%s.cpu_us", http, who))
     return v and string.format("%.0f", v) or "n/a"
   end
   local cols = {
@@ -482,7 +497,7 @@ do
         end)
     end
   end
-  add_row("client CPU µs per call, HTTPS on loopback", cpu)
+  add_row("client CPU µs per call, HTTPS on loopback (lowest round)", cpu)
   tbl(headers, rows)
   w("Cells: this module and raw libcurl HTTP/1.1 / HTTP/2; luasocket + luasec a new connection per")
   w("call / a kept connection; lua-http `new_from_uri` per call (HTTP/2) / kept HTTP/1.1 / kept HTTP/2.")
@@ -514,8 +529,8 @@ do
       return r and f2(r * p.rtt) or "n/a"
     end)
   end)
-  add_row("client CPU µs per sequential call, HTTPS on loopback", function(who, http)
-    local v = median(string.format("cpu.tls.%s.%s.cpu_us", http, who))
+  add_row("client CPU µs per sequential call, HTTPS on loopback (lowest round)", function(who, http)
+    local v = lowest(string.format("cpu.tls.%s.%s.cpu_us", http, who))
     return v and string.format("%.0f", v) or "n/a"
   end)
   for _, c in ipairs(CONCURRENCY) do
