@@ -381,13 +381,14 @@ w("# Benchmark results")
 w()
 w("Written by `make bench` (`bench/run`); every figure below comes from one run, and each")
 w("ratio compares two figures measured in that same run. See `bench/README.md` for the")
-w("method and for what bounds the targets that are missed.")
+w("method and for what bounds the targets that are missed. The loopback part comes first;")
+w("the network part (TLS through the latency proxy, `BENCH=net`) is the last section.")
 w()
 w("## Machine")
 w()
 for _, m in ipairs(machine) do w(string.format("- %s: `%s`", m[1], m[2])) end
 w()
-w("## Results")
+w("## Results (loopback)")
 w()
 w(md_table())
 w()
@@ -400,7 +401,7 @@ w()
 w(string.format("- Payload: the same %d-byte JSON object for every contender (curl and wrk send the",
   payload.bytes))
 w("  module's encoding of it; lua-cjson's encoding has the same length). Echo answers the same JSON.")
-w(string.format("- Network figures: best of %d rounds; in each round the contenders run one after another",
+w(string.format("- Loopback network figures: best of %d rounds; in each round the contenders run one after another",
   repeats))
 w(string.format("  (interleaved), each in a fresh process with its own warm-up: %.1f s per sequential",
   SEQ_SECONDS))
