@@ -3,3 +3,8 @@ max_line_length = 110
 files["spec/**/*.lua"] = { std = "+busted" }
 files["gateway/**/*.lua"] = { std = "luajit", globals = { "ngx" } }
 exclude_files = { "build/**", "build-asan/**" }
+-- Code that runs inside nginx (ngx_lua: LuaJIT, the ngx global).
+files["lua/**/*.lua"] = { std = "luajit", read_globals = { "ngx" } }
+files["spec/nginx/lua/**/*.lua"] = { std = "luajit", globals = { "ngx" } }
+files["examples/openresty/**/*.lua"] = { std = "luajit", globals = { "ngx" } }
+files["bench/nginx_*.lua"] = { read_globals = { "ngx" } }

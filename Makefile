@@ -12,12 +12,15 @@ CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS ?= -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= $(OPTFLAGS)
-ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
+# Hidden by default: the module exports only luaopen_cloudbase_functions (CBF_EXPORT).
+VISIBILITY ?= -fvisibility=hidden
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(VISIBILITY) $(WARNFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
 LIBFLAG ?= -shared
 LDFLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 BUILD ?= build
 BUSTED ?= $(LUA) /usr/bin/busted
@@ -31,10 +34,14 @@ DEPS_BUILD = gcc make pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libc
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs time bsdutils
 DEPS_BENCH = wrk procps lua5.1 lua-sec lua-http
+# The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
+# libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
+DEPS_NGINX = libluajit2-5.1-dev
+NGINX_BUILD ?= build-jit
 
 ROCKSPEC ?= rockspec/lua-cloudbase-functions-0.1.0-1.rockspec
 
-.PHONY: all install rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
+.PHONY: all install nginx-module rock test demo bench lint valgrind asan clean deps-build deps-test deps-demo deps-bench
 
 all: $(MODULE)
 
@@ -53,6 +60,12 @@ install: $(MODULE)
 	install -d $(DESTDIR)$(BINDIR)
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/cloudbase-fn > $(DESTDIR)$(BINDIR)/cloudbase-fn
 	chmod 0755 $(DESTDIR)$(BINDIR)/cloudbase-fn
+	install -d $(DESTDIR)$(INST_LUADIR)/cloudbase/functions
+	install -m 0644 lua/cloudbase/functions/ngx.lua $(DESTDIR)$(INST_LUADIR)/cloudbase/functions/ngx.lua
+
+# The LuaJIT build that ngx_lua loads (the nginx spec suite, the OpenResty example).
+nginx-module:
+	@$(MAKE) --no-print-directory LUA_PKG=luajit BUILD=$(NGINX_BUILD) all
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 rock: deps-test
@@ -66,13 +79,14 @@ deps-build:
 deps-demo: deps-build
 	@./bin/install-deps $(DEPS_RUN)
 deps-test: deps-demo
-	@./bin/install-deps $(DEPS_TEST)
+	@./bin/install-deps $(DEPS_TEST) $(DEPS_NGINX)
 deps-bench: deps-demo
 	@./bin/install-deps $(DEPS_BENCH)
 
 # The whole busted suite against a real gateway on loopback; prints "N passed, N failed".
 test: deps-test
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@BUSTED="$(BUSTED)" ./spec/run
 
 demo: deps-demo
@@ -84,10 +98,11 @@ demo: deps-demo
 BENCH ?= all
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nginx-module
 	@BENCH="$(BENCH)" ./bench/run
 
 lint: deps-test
-	luacheck --quiet spec examples bench gateway bin/cloudbase-fn
+	luacheck --quiet spec examples bench gateway lua bin/cloudbase-fn
 
 # The spec suite under valgrind's memcheck: the summary must say "definitely lost: 0".
 valgrind: deps-test
@@ -105,4 +120,4 @@ asan: deps-test
 	  MODULE_BUILD=build-asan SPEC_LUA=build-asan/lua_host BUSTED="build-asan/lua_host /usr/bin/busted" ./spec/run
 
 clean:
-	rm -rf $(BUILD) build-asan .rocks cloudbase src/*.o
+	rm -rf $(BUILD) $(NGINX_BUILD) build-asan .rocks cloudbase src/*.o

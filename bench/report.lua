@@ -167,6 +167,12 @@ end
 progress("RSS: module invoke_all (batches of 1000, c16), 1k then 100k calls")
 local rss_all = worker("rss-module", { how = "all", n1 = 1000, n2 = 100000 })
 
+-- The nginx figure (bench/nginx_stall.lua): an instant location's requests/s while
+-- eight handlers keep 200 ms calls in flight.
+progress("nginx: an instant location while 8 handlers wait on 200 ms calls")
+local stall_rounds = math.min(repeats, 3) -- about 9 s a round
+local stall = parse_kv((sh(string.format("BENCH_REPEATS=%d lua5.4 bench/nginx_stall.lua %s", stall_rounds, q(url)))))
+
 ---------------------------------------------------------------------- table
 local rows = {}
 local missed = {}
@@ -270,6 +276,13 @@ row("RSS growth 1k → 100k calls, client:invoke", growth(rss_seq), "raw libcurl
   { op = "<", value = 1.0, on = "ours", text = "1 MB" }, rss_seq.error, true)
 row("RSS growth 1k → 100k calls, invoke_all c16 ×1000", growth(rss_all), "raw libcurl loop", raw_growth, fmt_mb,
   { op = "<", value = 1.0, on = "ours", text = "1 MB" }, rss_all.error, true)
+
+local stall_fig = "nginx: instant location req/s, 8 × 200 ms calls in flight, cosocket client"
+local function fmt_slow_rate(v) return v and v < 10 and string.format("%.1f/s", v) or fmt_rate(v) end
+row(stall_fig, stall.ngx, "the same location idle", stall.idle, fmt_slow_rate, { op = ">=", value = 0.3 },
+  stall.error)
+row(stall_fig, stall.ngx, "the blocking C invoke", stall.blocking, fmt_slow_rate, { op = ">=", value = 10 },
+  stall.error)
 
 ------------------------------------------------------------------- machine
 local function first_line(cmd)
@@ -428,6 +441,10 @@ w("- RSS: VmRSS after a full GC, after 1,000 and after 100,000 calls in one proc
 w("  invoke_all variant runs a full GC after each batch of 1000, so that the Lua heap's")
 w("  high-water mark between GC cycles (~1 MB of result tables a batch) is not taken for")
 w("  the module's memory.")
+w("- nginx: one worker of the nginx spec suite's server (spec/nginx); eight curl processes each")
+w("  call /t/slow (a 200 ms gateway function) back to back while one luasocket loop requests")
+w("  /t/instant on a kept-alive connection for 2 s; best of " .. stall_rounds .. " rounds per mode. The")
+w("  blocking row's calls use client:invoke over libcurl, the cosocket row cloudbase.functions.ngx.")
 w(string.format("- Whole run: %.0f s.", elapsed))
 w()
 w("## Samples")

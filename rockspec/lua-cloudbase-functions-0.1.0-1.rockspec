@@ -33,14 +33,16 @@ build = {
          sources = {
             "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
             "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
-            "src/module.c",
-            "src/request.c", "src/response.c", "src/transport_curl.c", "src/transport_lua.c",
+            "src/lua_methods.c", "src/module.c", "src/request.c", "src/response.c",
+            "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "pthread" },
       },
+      -- the OpenResty client (cosockets); loaded only inside ngx_lua
+      ["cloudbase.functions.ngx"] = "lua/cloudbase/functions/ngx.lua",
    },
    install = {
       -- luarocks wraps it so that it runs with the tree's interpreter and paths

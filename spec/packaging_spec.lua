@@ -26,7 +26,7 @@ describe("packaging", function()
     -- a copy of the checkout, so that luarocks' build products stay out of the work tree
     local src = os.tmpname()
     os.remove(src)
-    local out, ok = run(("mkdir -p %s && cp -r src rockspec bin %s/"):format(src, src))
+    local out, ok = run(("mkdir -p %s && cp -r src lua rockspec bin %s/"):format(src, src))
     assert.is_true(ok, out)
     out, ok = run(("cd %s && luarocks --lua-version 5.4 --tree %s make --deps-mode=none %s")
       :format(src, tree, ROCKSPEC))

@@ -8,8 +8,10 @@
 
 #include "error.h"
 #include "invoke.h"
+#include "lua_methods.h"
 #include "request.h"
 #include "transport_curl.h"
+#include "wire.h"
 
 #define DEFAULT_TIMEOUT 60.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -76,27 +78,31 @@ static int client_tostring(lua_State *L) {
 static int bad_option(lua_State *L, const char *fmt, const char *name) {
     char msg[200];
     snprintf(msg, sizeof msg, fmt, name);
-    return cbf_error_raise(L, "INVALID_ARGUMENT", msg);
+    return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
 }
 
 static char *dup_or_raise(lua_State *L, const char *s) {
     size_t len = strlen(s);
     char *copy = malloc(len + 1);
-    if (!copy) cbf_error_raise(L, "OUT_OF_MEMORY", "not enough memory for the client");
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
     memcpy(copy, s, len + 1);
     return copy;
+}
+
+/* Push opts[key] without metamethods: reading options never runs caller code. */
+static void raw_field(lua_State *L, int opts, const char *key) {
+    lua_pushstring(L, key);
+    lua_rawget(L, opts);
 }
 
 /* Option `key` as a string (or the environment variable `env`), or NULL. */
 static const char *string_option(lua_State *L, int opts, const char *key, const char *env) {
     const char *v = NULL;
-    lua_getfield(L, opts, key);
+    raw_field(L, opts, key);
     if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len, i;
+        size_t len;
         v = lua_tolstring(L, -1, &len);
-        for (i = 0; i < len; i++)
-            if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
-                bad_option(L, "%s must not contain CR, LF or NUL", key);
+        if (!cbf_wire_ok(v, len, CBF_WIRE_VALUE)) bad_option(L, "%s must not contain control bytes", key);
     } else if (!lua_isnil(L, -1)) {
         bad_option(L, "%s must be a string", key);
     } else if (env) {
@@ -109,7 +115,7 @@ static const char *string_option(lua_State *L, int opts, const char *key, const 
 
 static double seconds_option(lua_State *L, int opts, const char *key, double dflt) {
     double v = dflt;
-    lua_getfield(L, opts, key);
+    raw_field(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
             lua_tonumber(L, -1) >= 1e9)
@@ -122,7 +128,7 @@ static double seconds_option(lua_State *L, int opts, const char *key, double dfl
 
 static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) {
     size_t v = dflt;
-    lua_getfield(L, opts, key);
+    raw_field(L, opts, key);
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
             bad_option(L, "%s must be a positive integer (bytes)", key);
@@ -159,7 +165,7 @@ static void check_base_url(lua_State *L, const char *url) {
     if (end == authority) bad_option(L, "%s has no host", "base_url");
     if (memchr(authority, '@', (size_t)(end - authority)))
         bad_option(L, "%s must not carry credentials: use the token option", "base_url");
-    if (strpbrk(url, " \t?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
+    if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
 }
 
 static char *base_url_from_env(lua_State *L, const char *env, int intl) {
@@ -175,7 +181,7 @@ static char *base_url_from_env(lua_State *L, const char *env, int intl) {
 
 /* Lua-side settings live in the client's uservalue table. */
 static void parse_lua_settings(lua_State *L, int opts, int uv) {
-    lua_getfield(L, opts, "token");
+    raw_field(L, opts, "token");
     if (lua_isnil(L, -1)) {
         const char *t = getenv("CLOUDBASE_TOKEN");
         lua_pop(L, 1);
@@ -186,16 +192,18 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     }
     lua_setfield(L, uv, CBF_UV_TOKEN);
 
-    lua_getfield(L, opts, "headers");
-    if (cbf_request_check_headers(L, lua_gettop(L), "headers")) lua_error(L);
+    /* A checked copy: changing the caller's table later reaches nothing. */
+    raw_field(L, opts, "headers");
+    if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
     lua_setfield(L, uv, CBF_UV_HEADERS);
+    lua_pop(L, 1);
 
-    lua_getfield(L, opts, "transport");
+    raw_field(L, opts, "transport");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
         bad_option(L, "%s must be a function(request) returning a response", "transport");
     lua_setfield(L, uv, CBF_UV_TRANSPORT);
 
-    lua_getfield(L, opts, "json");
+    raw_field(L, opts, "json");
     if (!lua_isnil(L, -1)) {
         int ok = lua_istable(L, -1);
         if (ok) {
@@ -211,7 +219,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
 
 static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     size_t i, n;
-    lua_getfield(L, opts, "resolve");
+    raw_field(L, opts, "resolve");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return;
@@ -220,11 +228,14 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     n = lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
         struct curl_slist *next;
+        size_t len = 0;
+        const char *entry;
         lua_rawgeti(L, -1, (lua_Integer)i);
-        if (lua_type(L, -1) != LUA_TSTRING || strpbrk(lua_tostring(L, -1), "\r\n"))
+        entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL))
             bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
-        next = curl_slist_append(c->resolve, lua_tostring(L, -1));
-        if (!next) cbf_error_raise(L, "OUT_OF_MEMORY", "not enough memory for the client");
+        next = curl_slist_append(c->resolve, entry);
+        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
         c->resolve = next;
         lua_pop(L, 1);
     }
@@ -233,7 +244,7 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
 
 static cbf_http_mode http_mode_option(lua_State *L, int opts) {
     cbf_http_mode mode = CBF_HTTP_AUTO;
-    lua_getfield(L, opts, "http2");
+    raw_field(L, opts, "http2");
     if (lua_isboolean(L, -1)) {
         mode = lua_toboolean(L, -1) ? CBF_HTTP_AUTO : CBF_HTTP_1_1;
     } else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "prior-knowledge") == 0) {
@@ -253,7 +264,7 @@ static int client_new(lua_State *L) {
         lua_settop(L, 0);
         lua_newtable(L);
     }
-    if (!lua_istable(L, 1)) return cbf_error_raise(L, "INVALID_ARGUMENT", "functions.new expects a table of options");
+    if (!lua_istable(L, 1)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "functions.new expects a table of options");
     lua_settop(L, 1);
     opts = 1;
     check_known_options(L, opts);
@@ -266,7 +277,7 @@ static int client_new(lua_State *L) {
 
     url = string_option(L, opts, "base_url", NULL);
     env = string_option(L, opts, "env", NULL);
-    lua_getfield(L, opts, "intl");
+    raw_field(L, opts, "intl");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
     if (url) {
         check_base_url(L, url);
@@ -279,7 +290,7 @@ static int client_new(lua_State *L) {
     } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
         c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
     } else {
-        return cbf_error_raise(L, "INVALID_ARGUMENT", "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
     }
     lua_pop(L, 1);
     {
@@ -300,7 +311,7 @@ static int client_new(lua_State *L) {
     parse_lua_settings(L, opts, uv);
 
     c->multi = curl_multi_init();
-    if (!c->multi) return cbf_error_raise(L, "OUT_OF_MEMORY", "curl_multi_init failed");
+    if (!c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 
     cbf_setuservalue(L, -2);
@@ -318,6 +329,7 @@ void cbf_client_open(lua_State *L) {
         lua_newtable(L);
         luaL_setfuncs(L, methods, 0);
         cbf_invoke_register(L);
+        cbf_lua_methods_install(L);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -39,6 +39,8 @@ typedef struct {
     cbf_buffer resp_body;
     size_t max_response_size;
     int too_large;
+    int out_of_memory; /* a callback could not store what libcurl gave it */
+    int attempts;      /* times libcurl was about to send this request (pre-request) */
     int done;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];

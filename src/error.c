@@ -1,5 +1,9 @@
 #include "error.h"
 
+#define CBF_DEFINE_ERROR_CODE(name, meaning) const char CBF_E_##name[] = #name;
+CBF_ERROR_CODES(CBF_DEFINE_ERROR_CODE)
+#undef CBF_DEFINE_ERROR_CODE
+
 static void set_string(lua_State *L, const char *key, const char *value) {
     if (value) {
         lua_pushstring(L, value);

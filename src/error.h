@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include "compat.h"
+#include "error_codes.h"
 
 #define CBF_ERROR_MT "cloudbase.functions.Error"
 

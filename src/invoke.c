@@ -19,9 +19,9 @@
 
 static cbf_client *check_open(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, "INVALID_ARGUMENT", "the client is closed");
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
     if (c->running)
-        cbf_error_raise(L, "INVALID_ARGUMENT",
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
                         "the client is busy: a token or transport function called it again");
     return c;
 }
@@ -67,7 +67,7 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     record = lua_gettop(L);
     if (t->result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, msg, sizeof msg);
+        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
         cbf_error_push(L, code, msg, status, id, NULL, 0);
         lua_replace(L, record);
@@ -87,26 +87,12 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     return rc;
 }
 
-static int finish_lua(lua_State *L, int uv, int transport, cbf_request *req, size_t max) {
-    cbf_response r;
-    int base = lua_gettop(L);
-    if (cbf_lua_transport_call(L, transport, req, max, &r)) return -1;
-    if (cbf_response_finish(L, uv, &r)) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-        return -1;
-    }
-    lua_replace(L, base + 2);
-    lua_replace(L, base + 1);
-    return 0;
-}
-
 /* Push the call's credential (cbf_request_token); the token function may have closed
  * the client, which fails the call. Returns 0, or -1 with an error pushed. */
 static int call_token(lua_State *L, cbf_client *c, int uv) {
     if (cbf_request_token(L, uv)) return -1;
     if (c->closed) {
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client was closed by its token function", 0,
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed by its token function", 0,
                        NULL, NULL, 0);
         lua_replace(L, -2);
         return -1;
@@ -114,35 +100,32 @@ static int call_token(lua_State *L, cbf_client *c, int uv) {
     return 0;
 }
 
-/* One call end to end. Inputs per `a`; pushes `result, info` (0) or an error (-1). */
+/* One call end to end through libcurl (a client with a Lua transport calls through the
+ * Lua methods of lua_methods.c instead). Pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
-    int base = lua_gettop(L), token, transport, rc;
+    int base = lua_gettop(L), token, rc;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return -1;
     }
     if (call_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
     t = idle_transfer(c);
     if (!t) {
-        cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a transfer", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
         return -1;
     }
-    /* Lua code still runs below (a user codec, a transport): a nested call on this
-     * client must take another transfer, not this one. */
+    /* Lua code still runs below (a user codec): a nested call on this client must
+     * take another transfer, not this one. */
     t->active = 1;
-    lua_getfield(L, a->uv, CBF_UV_TRANSPORT);
-    transport = lua_gettop(L);
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
-    } else if (!lua_isnil(L, transport)) {
-        rc = finish_lua(L, a->uv, transport, &t->req, c->max_response_size);
     } else {
         CURLcode setup = cbf_transfer_setup(t);
         if (setup != CURLE_OK) {
-            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                            curl_easy_strerror(setup), 0, NULL, NULL, 0);
             cbf_transfer_clear(t);
             rc = -1;
@@ -156,12 +139,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         }
     }
     t->active = 0;
-    /* move the outcome down over the token and transport slots */
-    {
-        int n = rc == 0 ? 2 : 1, i;
-        for (i = 0; i < n; i++) lua_replace(L, base + n - i);
-        lua_settop(L, base + n);
-    }
+    lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
 
@@ -197,26 +175,28 @@ static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
-/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
- * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) {
-    cbf_client *c = check_open(L);
-    cbf_call_args a;
+/* Build the request table for the call in `a`: returns 1 with it pushed, or 2 with
+ * `nil, err` pushed. */
+static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int rc;
-    method_args(L, &a);
     call_begin(c);
-    rc = call_token(L, c, a.uv);
+    rc = call_token(L, c, a->uv);
     if (rc == 0) {
         int token = lua_gettop(L);
         t = idle_transfer(c);
         if (!t) {
-            cbf_error_push(L, "OUT_OF_MEMORY", "no memory for a request", 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
             rc = -1;
         } else {
             t->active = 1;
-            rc = cbf_request_build(L, c, &a, token, &t->req);
-            if (rc == 0) cbf_request_push(L, &t->req);
+            rc = cbf_request_build(L, c, a, token, &t->req);
+            if (rc == 0) {
+                cbf_request_push(L, &t->req);
+                /* so a transport can stop reading a body early (the ngx transport does) */
+                lua_pushinteger(L, (lua_Integer)c->max_response_size);
+                lua_setfield(L, -2, "max_response_size");
+            }
             t->active = 0;
         }
     }
@@ -227,6 +207,15 @@ static int client_prepare(lua_State *L) {
     return 2;
 }
 
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
+static int client_prepare(lua_State *L) {
+    cbf_client *c = check_open(L);
+    cbf_call_args a;
+    method_args(L, &a);
+    return prepare_args(L, c, &a);
+}
+
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
 static int client_process(lua_State *L) {
@@ -235,7 +224,7 @@ static int client_process(lua_State *L) {
     int rc;
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
-    rc = cbf_lua_response_read(L, 2, c->max_response_size, "INVALID_ARGUMENT", &r);
+    rc = cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r);
     if (rc == 0) {
         lua_getfield(L, 2, "elapsed");
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
@@ -253,7 +242,7 @@ static int client_process(lua_State *L) {
 /* ---- invoke_all ------------------------------------------------------------ */
 
 /* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
-enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TRANSPORT, ALL_TOP = ALL_TRANSPORT };
+enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TOP = ALL_RESULTS };
 
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
  * { ok = false, error = } from an error on top. */
@@ -278,7 +267,7 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     lua_rawgeti(L, ALL_CALLS, i);
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
-        cbf_error_push(L, "INVALID_ARGUMENT", "each call must be a table { name, payload, ... }",
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "each call must be a table { name, payload, ... }",
                        0, NULL, NULL, 0);
         return -1;
     }
@@ -300,38 +289,13 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     return 0;
 }
 
-/* Sequential path for a Lua transport: it may be a cosocket client that cannot be
- * driven from a C event loop. */
-static void all_through_lua(lua_State *L, cbf_client *c, lua_Integer n) {
-    lua_Integer i;
-    for (i = 1; i <= n; i++) {
-        cbf_call_args a;
-        int ok;
-        if (call_args(L, i, &a) == 0) {
-            ok = run_one(L, c, &a) == 0;
-            if (ok) {
-                lua_replace(L, ALL_TOP + 2);
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 2);
-            } else {
-                lua_replace(L, ALL_TOP + 1);
-                lua_settop(L, ALL_TOP + 1);
-            }
-        } else {
-            ok = 0;
-        }
-        store_outcome(L, i, ok);
-        lua_settop(L, ALL_TOP);
-    }
-}
-
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
 static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
     cbf_call_args a;
     CURLcode setup;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
-        cbf_error_push(L, "INVALID_ARGUMENT", "the client is closed", 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         return 0;
     }
@@ -349,7 +313,7 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
     lua_settop(L, ALL_TOP);
     setup = cbf_transfer_setup(t);
     if (setup != CURLE_OK) {
-        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? "OUT_OF_MEMORY" : "INVALID_ARGUMENT",
+        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
                        curl_easy_strerror(setup), 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         cbf_transfer_clear(t);
@@ -398,17 +362,17 @@ static void detach_all(cbf_client *c) {
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
     if (lua_isnil(L, ALL_OPTS)) return conc;
-    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, "INVALID_ARGUMENT", "opts must be a table");
+    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
     lua_pushnil(L);
     while (lua_next(L, ALL_OPTS) != 0) {
         if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
-            cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all knows one option: concurrency");
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
         lua_pop(L, 1);
     }
     lua_getfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
-            cbf_error_raise(L, "INVALID_ARGUMENT", "concurrency must be an integer from 1 to 1024");
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
         conc = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);
@@ -421,22 +385,14 @@ static int client_invoke_all(lua_State *L) {
     int status;
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
-        return cbf_error_raise(L, "INVALID_ARGUMENT", "invoke_all expects a list of calls");
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
     conc = concurrency_option(L);
     n = (lua_Integer)lua_rawlen(L, ALL_CALLS);
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
-    lua_getfield(L, ALL_UV, CBF_UV_TRANSPORT);
-    if (!lua_isnil(L, ALL_TRANSPORT)) {
-        call_begin(c);
-        all_through_lua(L, c, n);
-        call_end(c);
-        lua_settop(L, ALL_RESULTS);
-        return 1;
-    }
     if (conc > n) conc = n > 0 ? n : 1;
     if (ensure_transfers(c, (size_t)conc))
-        return cbf_error_raise(L, "OUT_OF_MEMORY", "no memory for the transfers");
+        return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
     lua_pushcclosure(L, all_through_curl, 2);
@@ -445,7 +401,6 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    lua_pushvalue(L, ALL_TRANSPORT);
     call_begin(c);
     c->running = 1;
     status = lua_pcall(L, ALL_TOP, 0, 0);
@@ -455,6 +410,41 @@ static int client_invoke_all(lua_State *L) {
     if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
+}
+
+/* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
+
+/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
+int cbf_invoke_plan_all(lua_State *L) {
+    lua_Integer conc;
+    check_open(L);
+    lua_settop(L, 3);
+    if (!lua_istable(L, ALL_CALLS))
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
+    conc = concurrency_option(L);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, ALL_CALLS));
+    lua_pushinteger(L, conc);
+    return 2;
+}
+
+/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
+int cbf_invoke_prepare_call(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, ALL_CLIENT);
+    cbf_call_args a;
+    lua_Integer i = luaL_checkinteger(L, 3);
+    lua_settop(L, 3);
+    cbf_getuservalue(L, ALL_CLIENT); /* ALL_UV */
+    if (c->closed) { /* by an earlier call's token or transport function */
+        lua_pushnil(L);
+        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
+        return 2;
+    }
+    if (call_args(L, i, &a) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return prepare_args(L, c, &a);
 }
 
 void cbf_invoke_register(lua_State *L) {

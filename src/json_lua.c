@@ -54,7 +54,7 @@ static int json_encode(lua_State *L) {
     box->busy = 0;
     if (rc != 0) {
         cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
-        return cbf_error_raise(L, "ENCODE_ERROR", err.message);
+        return cbf_error_raise(L, CBF_E_ENCODE_ERROR, err.message);
     }
     lua_pushlstring(L, box->buf.data ? box->buf.data : "", box->buf.len);
     cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
@@ -66,7 +66,7 @@ static int json_decode(lua_State *L) {
     const char *s = luaL_checklstring(L, 1, &len);
     cbf_json_error err;
     lua_settop(L, 1);
-    if (cbf_json_decode(L, s, len, &err) != 0) return cbf_error_raise(L, "DECODE_ERROR", err.message);
+    if (cbf_json_decode(L, s, len, &err) != 0) return cbf_error_raise(L, CBF_E_DECODE_ERROR, err.message);
     return 1;
 }
 

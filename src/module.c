@@ -24,9 +24,16 @@ static int is_error(lua_State *L) {
     return 1;
 }
 
-int luaopen_cloudbase_functions(lua_State *L);
+/* The one symbol the module exports; everything else is built -fvisibility=hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CBF_EXPORT __attribute__((visibility("default")))
+#else
+#define CBF_EXPORT
+#endif
 
-int luaopen_cloudbase_functions(lua_State *L) {
+CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L);
+
+CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
     pthread_once(&curl_once, init_curl);
     if (curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
     lua_newtable(L);

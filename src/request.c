@@ -7,16 +7,28 @@
 
 #include "error.h"
 #include "json.h"
+#include "wire.h"
 
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
 
 static int invalid(lua_State *L, const char *message) {
-    cbf_error_push(L, "INVALID_ARGUMENT", message, 0, NULL, NULL, 0);
+    cbf_error_push(L, CBF_E_INVALID_ARGUMENT, message, 0, NULL, NULL, 0);
+    return -1;
+}
+
+/* An error from inside a check that had pushed a table at `above` (0: none): the error
+ * takes the table's place. */
+static int invalid_above(lua_State *L, int above, const char *message) {
+    invalid(L, message);
+    if (above) {
+        lua_replace(L, above);
+        lua_settop(L, above);
+    }
     return -1;
 }
 
 static int out_of_memory(lua_State *L) {
-    cbf_error_push(L, "OUT_OF_MEMORY", "not enough memory to build the request", 0, NULL,
+    cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "not enough memory to build the request", 0, NULL,
                    NULL, 0);
     return -1;
 }
@@ -46,37 +58,20 @@ static int valid_name(const char *s, size_t len) {
     return 1;
 }
 
-/* RFC 9110 token characters: what a header name or a method may hold. */
-static int is_token(const char *s, size_t len) {
-    size_t i;
-    if (len == 0) return 0;
-    for (i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!isalnum(ch) && !strchr("!#$%&'*+-.^_`|~", ch)) return 0;
-    }
-    return 1;
-}
-
-static int safe_header_value(const char *s, size_t len) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
-    return 1;
-}
-
-/* Headers the client computes itself; letting a caller set them would corrupt the
- * request (a second Content-Length) or smuggle a credential around `token`. */
-static int reserved_header(const char *name) {
-    return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Content-Length") == 0 ||
-           strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Expect") == 0;
-}
-
-int cbf_request_check_headers(lua_State *L, int idx, const char *what) {
+int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy) {
     char msg[160];
-    if (lua_isnoneornil(L, idx)) return 0;
+    int out = 0;
+    if (lua_isnoneornil(L, idx)) {
+        if (copy) lua_pushnil(L);
+        return 0;
+    }
     if (!lua_istable(L, idx)) {
         snprintf(msg, sizeof msg, "%s must be a table of name = value", what);
         return invalid(L, msg);
+    }
+    if (copy) {
+        lua_newtable(L);
+        out = lua_gettop(L);
     }
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
@@ -85,34 +80,41 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what) {
         if (lua_type(L, -2) != LUA_TSTRING) {
             lua_pop(L, 2);
             snprintf(msg, sizeof msg, "%s: header names must be strings", what);
-            return invalid(L, msg);
+            return invalid_above(L, out, msg);
         }
         name = lua_tolstring(L, -2, &nlen);
-        if (!is_token(name, nlen)) {
+        if (!cbf_wire_ok(name, nlen, CBF_WIRE_TOKEN)) {
             lua_pop(L, 2);
             snprintf(msg, sizeof msg, "%s: invalid header name", what);
-            return invalid(L, msg);
+            return invalid_above(L, out, msg);
         }
-        if (reserved_header(name)) {
+        if (cbf_wire_reserved_header(name, nlen)) {
             snprintf(msg, sizeof msg, "%s: %.40s is set by the client and cannot be overridden",
                      what, name);
             lua_pop(L, 2);
-            return invalid(L, msg);
+            return invalid_above(L, out, msg);
         }
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
             snprintf(msg, sizeof msg, "%s: value of %.40s must be a string or a number", what,
                      name);
             lua_pop(L, 2);
-            return invalid(L, msg);
+            return invalid_above(L, out, msg);
         }
         lua_pushvalue(L, -1); /* tolstring on a copy: never convert a number key in place */
         value = lua_tolstring(L, -1, &vlen);
-        if (!safe_header_value(value, vlen)) {
-            snprintf(msg, sizeof msg, "%s: value of %.40s contains CR, LF or NUL", what, name);
+        if (!cbf_wire_ok(value, vlen, CBF_WIRE_VALUE)) {
+            snprintf(msg, sizeof msg, "%s: value of %.40s contains a control byte", what, name);
             lua_pop(L, 3);
-            return invalid(L, msg);
+            return invalid_above(L, out, msg);
         }
-        lua_pop(L, 2);
+        if (copy) {
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, out); /* the copy holds the value as a string */
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 2);
+        }
     }
     return 0;
 }
@@ -168,14 +170,14 @@ int cbf_request_token(lua_State *L, int uv) {
              * error object (a nested call's) shows through its __tostring. */
             const char *why = cbf_error_describe(L, -1);
             lua_pushfstring(L, "token function failed: %s", why);
-            cbf_error_push(L, "TOKEN_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, lua_tostring(L, -1), 0, NULL, NULL, 0);
             lua_replace(L, -4);
             lua_pop(L, 2);
             return -1;
         }
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            cbf_error_push(L, "TOKEN_ERROR", "token function must return a string or nil", 0,
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, "token function must return a string or nil", 0,
                            NULL, NULL, 0);
             return -1;
         }
@@ -183,9 +185,9 @@ int cbf_request_token(lua_State *L, int uv) {
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         const char *t = lua_tolstring(L, -1, &len);
-        if (!safe_header_value(t, len)) {
+        if (!cbf_wire_ok(t, len, CBF_WIRE_VALUE)) {
             lua_pop(L, 1);
-            cbf_error_push(L, "TOKEN_ERROR", "token contains CR, LF or NUL", 0, NULL, NULL, 0);
+            cbf_error_push(L, CBF_E_TOKEN_ERROR, "token contains a control byte", 0, NULL, NULL, 0);
             return -1;
         }
         if (len == 0) {
@@ -196,12 +198,15 @@ int cbf_request_token(lua_State *L, int uv) {
     return 0;
 }
 
-/* Field `key` of the options table (or nil), pushed. */
+/* Field `key` of the options table (or nil), pushed. Raw: an options table's
+ * metamethods never run, so reading options cannot raise. */
 static int opt(lua_State *L, int opts, const char *key) {
-    if (lua_istable(L, opts))
-        lua_getfield(L, opts, key);
-    else
+    if (lua_istable(L, opts)) {
+        lua_pushstring(L, key);
+        lua_rawget(L, opts);
+    } else {
         lua_pushnil(L);
+    }
     return lua_type(L, -1);
 }
 
@@ -344,7 +349,7 @@ static int append_query(lua_State *L, int query, cbf_buffer *url) {
         int value;
         lua_rawgeti(L, keys, i);
         lua_pushvalue(L, -1);
-        lua_gettable(L, query);
+        lua_rawget(L, query);
         k = lua_tolstring(L, -2, &klen);
         value = lua_gettop(L);
         if (lua_istable(L, value)) {
@@ -374,20 +379,21 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
         return out_of_memory(L);
     opt(L, a->opts, "path");
     if (!lua_isnil(L, -1)) {
-        size_t plen, i;
+        size_t plen;
         const char *p;
         if (!webfn || lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
             return invalid(L, "path is a string, for web functions (webfn = true) only");
         }
         p = lua_tolstring(L, -1, &plen);
-        for (i = 0; i < plen; i++) {
-            unsigned char ch = (unsigned char)p[i];
-            if (ch <= ' ' || ch >= 0x7f || ch == '?' || ch == '#') {
-                lua_pop(L, 1);
-                return invalid(L, "path must be printable ASCII without spaces, '?' or '#' "
-                                  "(percent-encode it)");
-            }
+        if (!cbf_wire_ok(p, plen, CBF_WIRE_URL) || memchr(p, '?', plen) || memchr(p, '#', plen)) {
+            lua_pop(L, 1);
+            return invalid(L, "path must be printable ASCII without spaces, '?' or '#' "
+                              "(percent-encode it)");
+        }
+        if (cbf_wire_has_dot_segment(p, plen)) {
+            lua_pop(L, 1);
+            return invalid(L, "path must not hold '.' or '..' segments (plain or percent-encoded)");
         }
         if ((plen > 0 && p[0] != '/' && cbf_buffer_append(url, "/", 1)) ||
             cbf_buffer_append(url, p, plen)) {
@@ -424,7 +430,7 @@ static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_req
                           "event functions are always POST");
     }
     m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    if (!m || len >= sizeof req->method || !is_token(m, len)) {
+    if (!m || len >= sizeof req->method || !cbf_wire_ok(m, len, CBF_WIRE_TOKEN)) {
         lua_pop(L, 1);
         return invalid(L, "method must be an HTTP method name such as \"GET\"");
     }
@@ -442,7 +448,7 @@ static int encode_with_user_codec(lua_State *L, int codec, int payload, cbf_buff
     if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
         lua_pushfstring(L, "the json codec could not encode the payload: %s",
                         lua_isstring(L, -1) ? lua_tostring(L, -1) : "no string returned");
-        cbf_error_push(L, "ENCODE_ERROR", lua_tostring(L, -1), 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_ENCODE_ERROR, lua_tostring(L, -1), 0, NULL, NULL, 0);
         lua_replace(L, -3);
         lua_pop(L, 1);
         return -1;
@@ -494,7 +500,7 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
                 if (is_array) return invalid(L, "payload must be a JSON object, not an array");
             }
             if (cbf_json_encode(L, a->payload, "payload", &req->body, &err)) {
-                cbf_error_push(L, "ENCODE_ERROR", err.message, 0, NULL, NULL, 0);
+                cbf_error_push(L, CBF_E_ENCODE_ERROR, err.message, 0, NULL, NULL, 0);
                 return -1;
             }
         }
@@ -509,7 +515,7 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
         snprintf(msg, sizeof msg,
                  "encoded payload is %zu bytes, over max_request_size (%zu bytes)",
                  req->body.len, c->max_request_size);
-        cbf_error_push(L, "PAYLOAD_TOO_LARGE", msg, 0, NULL, NULL, 0);
+        cbf_error_push(L, CBF_E_PAYLOAD_TOO_LARGE, msg, 0, NULL, NULL, 0);
         return -1;
     }
     return 0;
@@ -519,10 +525,10 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
                          int token, cbf_request *req) {
     cbf_buffer *h = &req->headers;
     const char *qualifier = c->qualifier;
-    size_t qlen = qualifier ? strlen(qualifier) : 0;
+    size_t qlen = 0;
     int rc = 0;
     opt(L, a->opts, "headers");
-    if (cbf_request_check_headers(L, lua_gettop(L), "opts.headers")) {
+    if (cbf_request_check_headers(L, lua_gettop(L), "opts.headers", 0)) {
         lua_remove(L, -2);
         return -1;
     }
@@ -534,12 +540,14 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
 
     opt(L, a->opts, "qualifier");
     if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            !safe_header_value(lua_tolstring(L, -1, &qlen), qlen) || qlen == 0) {
+        /* The length is read in its own statement: as an argument next to the call
+         * that sets it, it was read before (argument order is unspecified). */
+        const char *q = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &qlen) : NULL;
+        if (!q || qlen == 0 || !cbf_wire_ok(q, qlen, CBF_WIRE_VALUE)) {
             lua_pop(L, 1);
-            return invalid(L, "qualifier must be a non-empty string without CR, LF or NUL");
+            return invalid(L, "qualifier must be a non-empty string without control bytes");
         }
-        qualifier = lua_tostring(L, -1); /* kept alive by the opts table */
+        qualifier = q; /* kept alive by the opts table */
     }
     lua_pop(L, 1);
     if (qualifier) rc |= add_default_header(h, "X-Qualifier", qualifier);

@@ -20,9 +20,11 @@ int cbf_request_token(lua_State *L, int uv);
  * error object pushed. Nothing is sent: callers hand `req` to a transport. */
 int cbf_request_build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
                       cbf_request *req);
-/* Check a { name = value } header table: refuses CR, LF, NUL, bad names and the
- * headers the client owns. Returns 0, or -1 with an error pushed. */
-int cbf_request_check_headers(lua_State *L, int idx, const char *what);
+/* Check a { name = value } header table (raw access): refuses control bytes, names
+ * that are not tokens and the headers the client owns (src/wire.c). With `copy`, push
+ * a copy of it (values as strings; nil for nil) that later changes cannot reach.
+ * Returns 0, or -1 with an error pushed. */
+int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy);
 void cbf_request_init(cbf_request *req);
 void cbf_request_free(cbf_request *req);
 

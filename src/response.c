@@ -87,7 +87,7 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
     lua_settop(L, top);
     snprintf(msg, sizeof msg, "HTTP %ld without an error body from the gateway (%zu bytes)",
              r->status, r->body_len);
-    cbf_error_push(L, "HTTP_ERROR", msg, r->status, request_id, r->body, r->body_len);
+    cbf_error_push(L, CBF_E_HTTP_ERROR, msg, r->status, request_id, r->body, r->body_len);
     return -1;
 }
 
@@ -107,7 +107,7 @@ static int finish(lua_State *L, int uv, const cbf_response *r) {
             snprintf(msg, sizeof msg, "response body is not valid JSON: %s",
                      lua_tostring(L, -1));
             lua_pop(L, 1);
-            cbf_error_push(L, "INVALID_RESPONSE", msg, r->status, request_id, r->body,
+            cbf_error_push(L, CBF_E_INVALID_RESPONSE, msg, r->status, request_id, r->body,
                            r->body_len);
             return -1;
         }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error_codes.h"
 #include "request.h"
 
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
@@ -38,6 +39,8 @@ void cbf_transfer_clear(cbf_transfer *t) {
     cbf_buffer_reset(&t->resp_headers, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&t->resp_body, CBF_BUFFER_KEEP);
     t->too_large = 0;
+    t->out_of_memory = 0;
+    t->attempts = 0;
     t->done = 0;
     t->result = CURLE_OK;
     t->errbuf[0] = '\0';
@@ -50,7 +53,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
         t->too_large = 1;
         return 0; /* abort: curl reports CURLE_WRITE_ERROR */
     }
-    return cbf_buffer_append(&t->resp_body, data, len) == 0 ? len : 0;
+    if (cbf_buffer_append(&t->resp_body, data, len) == 0) return len;
+    t->out_of_memory = 1;
+    return 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -59,7 +64,20 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     /* A new status line starts a new response (after 100 Continue, say): keep only
      * the headers of the last one. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) cbf_buffer_reset(&t->resp_headers, CBF_BUFFER_KEEP);
-    return cbf_buffer_append(&t->resp_headers, data, len) == 0 ? len : 0;
+    if (cbf_buffer_append(&t->resp_headers, data, len) == 0) return len;
+    t->out_of_memory = 1;
+    return 0;
+}
+
+/* libcurl sends a request again, on a fresh connection, when a reused connection closed
+ * before any response byte arrived or an HTTP/2 stream was refused (Curl_retry_request,
+ * 7.88 and 8.x alike), whatever the method and whether or not a body went out. Every
+ * attempt passes through this pre-request callback: the second one is refused, so the
+ * call fails (CURLE_ABORTED_BY_CALLBACK) and nothing is sent twice. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+    cbf_transfer *t = ud;
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    return ++t->attempts == 1 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 /* libcurl before 8.0.0 breaks a cleartext HTTP/2 prior-knowledge connection when it
@@ -107,6 +125,10 @@ static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
     SET(CURLOPT_WRITEDATA, (void *)t);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)t);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, (void *)t);
+    /* The path goes out as built: "/../" is refused before, and never resolved here. */
+    SET(CURLOPT_PATH_AS_IS, 1L);
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_KEEPIDLE, 60L);
@@ -194,42 +216,65 @@ void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm) {
     tm->total = seconds(t->easy, CURLINFO_TOTAL_TIME_T);
 }
 
-const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size) {
+/* libcurl results and the module's codes; anything else is a NETWORK_ERROR. */
+static const struct {
+    CURLcode result;
+    const char *code;
+} result_codes[] = {
+    {CURLE_OPERATION_TIMEDOUT, CBF_E_TIMEOUT},
+    {CURLE_SSL_CONNECT_ERROR, CBF_E_TLS_ERROR},
+    {CURLE_PEER_FAILED_VERIFICATION, CBF_E_TLS_ERROR},
+    {CURLE_SSL_CERTPROBLEM, CBF_E_TLS_ERROR},
+    {CURLE_SSL_CIPHER, CBF_E_TLS_ERROR},
+    {CURLE_SSL_CACERT_BADFILE, CBF_E_TLS_ERROR},
+    {CURLE_SSL_ISSUER_ERROR, CBF_E_TLS_ERROR},
+    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, CBF_E_TLS_ERROR},
+    {CURLE_SSL_INVALIDCERTSTATUS, CBF_E_TLS_ERROR},
+    {CURLE_SSL_CRL_BADFILE, CBF_E_TLS_ERROR},
+    {CURLE_SSL_ENGINE_NOTFOUND, CBF_E_TLS_ERROR},
+    {CURLE_SSL_ENGINE_SETFAILED, CBF_E_TLS_ERROR},
+    {CURLE_SSL_ENGINE_INITFAILED, CBF_E_TLS_ERROR},
+    {CURLE_SSL_SHUTDOWN_FAILED, CBF_E_TLS_ERROR},
+    {CURLE_USE_SSL_FAILED, CBF_E_TLS_ERROR},
+    /* What the peer sent is not HTTP: a bad status line, HTTP/0.9, a broken encoding. */
+    {CURLE_UNSUPPORTED_PROTOCOL, CBF_E_INVALID_RESPONSE},
+    {CURLE_WEIRD_SERVER_REPLY, CBF_E_INVALID_RESPONSE},
+    {CURLE_BAD_CONTENT_ENCODING, CBF_E_INVALID_RESPONSE},
+    {CURLE_URL_MALFORMAT, CBF_E_INVALID_ARGUMENT},
+};
+
+/* libcurl 8.x and Debian's 7.88 refuse more than 300 KB of response headers with this
+ * message (CURLE_RECV_ERROR); 7.x refuses a single line over 100 KB with
+ * CURLE_OUT_OF_MEMORY once the status line was read. */
+#define HEADERS_TOO_LARGE "Too large response headers"
+
+const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, size_t size) {
     const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+    size_t i;
+    if (t->result == CURLE_ABORTED_BY_CALLBACK && t->attempts > 1) {
+        snprintf(msg, size, "the connection closed before any response: the request may have "
+                            "reached the server, and was not sent again");
+        return CBF_E_NETWORK_ERROR;
+    }
+    if (t->out_of_memory) {
+        snprintf(msg, size, "not enough memory for the response");
+        return CBF_E_OUT_OF_MEMORY;
+    }
     if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         snprintf(msg, size, "response body exceeds max_response_size (%zu bytes)",
                  t->max_response_size);
-        return "RESPONSE_TOO_LARGE";
+        return CBF_E_RESPONSE_TOO_LARGE;
+    }
+    if (strncmp(detail, HEADERS_TOO_LARGE, sizeof HEADERS_TOO_LARGE - 1) == 0 ||
+        (t->result == CURLE_OUT_OF_MEMORY && status > 0)) {
+        snprintf(msg, size, "response headers are over libcurl's limits (%s)", detail);
+        return CBF_E_RESPONSE_TOO_LARGE;
     }
     snprintf(msg, size, "%s", detail);
-    switch (t->result) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return "TIMEOUT";
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-        return "TLS_ERROR";
-    case CURLE_BAD_CONTENT_ENCODING:
-        return "INVALID_RESPONSE";
-    case CURLE_OUT_OF_MEMORY:
-        return "OUT_OF_MEMORY";
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        return "INVALID_ARGUMENT";
-    default:
-        return "NETWORK_ERROR";
-    }
+    if (t->result == CURLE_OUT_OF_MEMORY) return CBF_E_OUT_OF_MEMORY;
+    for (i = 0; i < sizeof result_codes / sizeof result_codes[0]; i++)
+        if (result_codes[i].result == t->result) return result_codes[i].code;
+    return CBF_E_NETWORK_ERROR;
 }
 
 int cbf_multi_step(CURLM *multi, int wait_ms) {

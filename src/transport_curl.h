@@ -15,8 +15,9 @@ CURLcode cbf_transfer_setup(cbf_transfer *t);
 void cbf_transfer_clear(cbf_transfer *t);
 /* The finished transfer's timings. */
 void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm);
-/* The module's error code and a message for a failed transfer. */
-const char *cbf_transfer_error(const cbf_transfer *t, char *msg, size_t size);
+/* The module's error code and a message for a failed transfer; `status` is the HTTP
+ * status received (0 for none). */
+const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, size_t size);
 /* Run the multi handle until at least one transfer finishes (or `wait_ms` passes);
  * finished transfers get done = 1 and leave the multi. Returns how many finished. */
 int cbf_multi_step(CURLM *multi, int wait_ms);

@@ -54,6 +54,30 @@ static int fail(lua_State *L, int base, const char *code, const char *message) {
     return -1;
 }
 
+/* Replace the list at `idx` by its values joined with ", ". Each value goes into a
+ * luaL_Buffer as soon as it is read, so the stack stays bounded whatever the length.
+ * Returns -1 (list left in place) when a value is not a string or a number. */
+static int join_list(lua_State *L, int idx) {
+    size_t i, n = lua_rawlen(L, idx);
+    luaL_Buffer b;
+    for (i = 1; i <= n; i++) { /* check first: a luaL_Buffer cannot be abandoned midway */
+        int ok;
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        ok = lua_isstring(L, -1);
+        lua_pop(L, 1);
+        if (!ok) return -1;
+    }
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+        if (i > 1) luaL_addlstring(&b, ", ", 2);
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, idx);
+    return 0;
+}
+
 /* Copy the response headers with lower-case names, the shape the core reads; a list
  * of values (a repeated header, as lua-resty-http gives it) is joined with ", ". */
 static int push_lowercase_headers(lua_State *L, int src) {
@@ -67,15 +91,7 @@ static int push_lowercase_headers(lua_State *L, int src) {
         const char *k;
         if (lua_type(L, -2) != LUA_TSTRING) return -1;
         if (lua_istable(L, -1)) {
-            size_t n = lua_rawlen(L, -1);
-            int value = lua_gettop(L);
-            for (i = 1; i <= n; i++) {
-                lua_rawgeti(L, value, (lua_Integer)i);
-                if (!lua_isstring(L, -1)) return -1;
-                if (i < n) lua_pushliteral(L, ", ");
-            }
-            lua_concat(L, n > 0 ? (int)(2 * n - 1) : 0);
-            lua_replace(L, value);
+            if (join_list(L, lua_gettop(L)) != 0) return -1;
         } else if (!lua_isstring(L, -1)) {
             return -1;
         }
@@ -116,40 +132,54 @@ int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, cons
     if (r->body_len > max_response_size) {
         snprintf(msg, sizeof msg, "response body exceeds max_response_size (%zu bytes)",
                  max_response_size);
-        return fail(L, base, "RESPONSE_TOO_LARGE", msg);
+        return fail(L, base, CBF_E_RESPONSE_TOO_LARGE, msg);
     }
     r->headers = lua_gettop(L) - 1;
     r->elapsed = -1;
     return 0;
 }
 
-int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
-                           size_t max_response_size, cbf_response *r) {
-    int base = lua_gettop(L), resp = base + 1;
-    double started = now();
+/* complete(client, started, pcall-status, response | nil, code, message): what the
+ * embedded Lua methods call once the transport has returned (see lua_methods.c). The
+ * transport itself runs in Lua frames, where a cosocket may yield. Returns
+ * `true, result, info` or `false, err`; never raises for a bad response. */
+int cbf_lua_transport_complete(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    double started = luaL_checknumber(L, 2);
+    int uv, resp = 4;
+    cbf_response r;
     char msg[200];
-    lua_pushvalue(L, fn);
-    cbf_request_push(L, req);
-    if (lua_pcall(L, 1, 3, 0) != 0) {
-        snprintf(msg, sizeof msg, "transport function failed: %.150s",
-                 cbf_error_describe(L, -1));
-        return fail(L, base, "TRANSPORT_ERROR", msg);
-    }
-    if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
-        const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : "NETWORK_ERROR";
+    lua_settop(L, 6);
+    cbf_getuservalue(L, 1);
+    uv = lua_gettop(L);
+    if (!lua_toboolean(L, 3)) {
+        snprintf(msg, sizeof msg, "transport function failed: %.150s", cbf_error_describe(L, resp));
+        cbf_error_push(L, CBF_E_TRANSPORT_ERROR, msg, 0, NULL, NULL, 0);
+    } else if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
+        const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : CBF_E_NETWORK_ERROR;
         const char *why = lua_isstring(L, resp + 2) ? lua_tostring(L, resp + 2) : "transport failed";
         cbf_error_push(L, code, why, 0, NULL, NULL, 0);
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-        return -1;
+    } else if (cbf_lua_response_read(L, resp, c->max_response_size, CBF_E_TRANSPORT_ERROR, &r) == 0) {
+        r.elapsed = now() - started;
+        if (cbf_response_finish(L, uv, &r) == 0) {
+            lua_pushboolean(L, 1);
+            lua_insert(L, -3);
+            return 3;
+        }
     }
-    lua_settop(L, resp);
-    if (cbf_lua_response_read(L, resp, max_response_size, "TRANSPORT_ERROR", r) != 0) {
-        lua_replace(L, resp);
-        return -1;
-    }
-    lua_remove(L, resp); /* leaves headers, body */
-    r->headers = lua_gettop(L) - 1;
-    r->elapsed = now() - started;
-    return 0;
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+int cbf_lua_transport_of(lua_State *L) {
+    cbf_client_check(L, 1);
+    cbf_getuservalue(L, 1);
+    lua_getfield(L, -1, CBF_UV_TRANSPORT);
+    return 1;
+}
+
+int cbf_lua_clock(lua_State *L) {
+    lua_pushnumber(L, now());
+    return 1;
 }

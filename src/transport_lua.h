@@ -14,10 +14,14 @@ void cbf_request_push(lua_State *L, const cbf_request *req);
  * otherwise push an error (code `bad` for a malformed table) and return -1. */
 int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, const char *bad,
                           cbf_response *r);
-/* Call the transport at stack index `fn` with the request. On success push the
- * response's headers table (lower-case names) and body string, fill `r` and return 0;
- * otherwise push an error object and return -1. */
-int cbf_lua_transport_call(lua_State *L, int fn, const cbf_request *req,
-                           size_t max_response_size, cbf_response *r);
+/* The Lua-callable halves around a transport call made from Lua frames (the embedded
+ * methods in lua_methods.c):
+ *   complete(client, started, ok, response | nil, code, message)
+ *     -> true, result, info | false, err    (ok, response... as pcall(transport) gives them)
+ *   transport_of(client) -> the client's Lua transport function, or nil
+ *   clock() -> monotonic seconds, for `started` */
+int cbf_lua_transport_complete(lua_State *L);
+int cbf_lua_transport_of(lua_State *L);
+int cbf_lua_clock(lua_State *L);
 
 #endif

@@ -1,0 +1,52 @@
+-- The module's local error codes live in one table (src/error_codes.h); the README's
+-- error table must list exactly those, one row each.
+local function read(path)
+  local fh = assert(io.open(path, "rb"))
+  local text = fh:read("*a")
+  fh:close()
+  return text
+end
+
+describe("local error codes", function()
+  it("are the README's error table, one row per code", function()
+    local header, readme = read("src/error_codes.h"), read("README.md")
+    local in_source, in_readme = {}, {}
+    for name in header:gmatch("X%(([A-Z_]+),") do
+      in_source[#in_source + 1] = name
+    end
+    local section = readme:match("\n## Errors\n(.-)\n## ")
+    assert.is_string(section)
+    for name in section:gmatch("\n| `([A-Z_]+)` |") do
+      in_readme[#in_readme + 1] = name
+    end
+    table.sort(in_source)
+    table.sort(in_readme)
+    assert.is_true(#in_source >= 13)
+    assert.same(in_source, in_readme)
+  end)
+
+  it("are the only literal codes in the C sources", function()
+    local header = read("src/error_codes.h")
+    for file in ("client invoke request response transport_curl transport_lua json_lua"):gmatch("%S+") do
+      local text = read("src/" .. file .. ".c")
+      for code in header:gmatch("X%(([A-Z_]+),") do
+        assert.is_nil(text:find('"' .. code .. '"', 1, true), file .. ".c spells " .. code)
+      end
+    end
+  end)
+
+  it("leave only luaopen_cloudbase_functions exported", function()
+    local nm = io.popen("nm -D --defined-only build/cloudbase/functions.so 2>/dev/null")
+    local out = nm:read("*a")
+    nm:close()
+    if out == "" then
+      pending("nm is not available")
+      return
+    end
+    local symbols = {}
+    for name in out:gmatch("%x+ [TDBRW] (%S+)") do
+      symbols[#symbols + 1] = name
+    end
+    assert.same({ "luaopen_cloudbase_functions" }, symbols)
+  end)
+end)

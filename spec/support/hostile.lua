@@ -1,0 +1,103 @@
+-- Start and stop spec/support/hostile_server.lua from busted specs.
+--
+--   local hostile = require "spec.support.hostile"
+--   local server = hostile.start()
+--   server.url               -- http://127.0.0.1:PORT
+--   server:requests()        -- every request read so far: { { raw =, line =, name = } }
+--   server:count(name)       -- how many requests for scenario `name`
+--   server:stop()
+--
+-- The server runs with HOSTILE_LUA (default lua5.4, which has luasocket here) and exits
+-- on its own after max_seconds, so a crashed spec run cannot leave it behind.
+local M = {}
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local fh = io.open(path, "rb")
+  if not fh then
+    return nil
+  end
+  local text = fh:read("*a")
+  fh:close()
+  return text
+end
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+
+local Server = {}
+Server.__index = Server
+
+function Server:requests()
+  local text = read_file(self.dir .. "/requests.log") or ""
+  local list, pos = {}, 1
+  while true do
+    local s, e, len = text:find("^REQUEST %d+ (%d+)\n", pos)
+    if not s then
+      break
+    end
+    local raw = text:sub(e + 1, e + tonumber(len))
+    list[#list + 1] = {
+      raw = raw,
+      line = raw:match("^([^\r\n]*)"),
+      name = raw:match("^%S+ /v1/functions/([%w_%-]+)"),
+    }
+    pos = e + tonumber(len) + 2
+  end
+  return list
+end
+
+function Server:count(name)
+  local n = 0
+  for _, r in ipairs(self:requests()) do
+    if r.name == name then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+function Server:stop()
+  if self.pid then
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+    self.pid = nil
+  end
+  if self.dir then
+    os.execute("rm -rf " .. shell_quote(self.dir))
+    self.dir = nil
+  end
+end
+
+function M.start(opts)
+  opts = opts or {}
+  local lua = os.getenv("HOSTILE_LUA") or "lua5.4"
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]+$") or "spec/support"
+  local cmd = string.format("%s %s %s %d </dev/null >/dev/null 2>>%s & echo $!", lua,
+    shell_quote(here .. "/hostile_server.lua"), shell_quote(dir), opts.max_seconds or 180,
+    shell_quote(dir .. "/stderr"))
+  local p = assert(io.popen(cmd, "r"))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  local server = setmetatable({ pid = pid, dir = dir }, Server)
+  for _ = 1, 100 do
+    local port = read_file(dir .. "/port")
+    if port then
+      server.port = tonumber(port)
+      server.url = "http://127.0.0.1:" .. port
+      return server
+    end
+    sleep(0.05)
+  end
+  local why = read_file(dir .. "/stderr") or ""
+  server:stop()
+  error("hostile server did not start: " .. why)
+end
+
+return M
