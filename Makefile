@@ -63,7 +63,7 @@ DEPS_BUILD = gcc make pkg-config libcurl4-openssl-dev $(call lua_debs,$(LUA_ID))
 DEPS_RUN = nginx-light libnginx-mod-http-lua openssl curl lua-socket lua-cjson lua-argparse
 DEPS_TEST = lua-busted lua-check valgrind luarocks locales nodejs lua-luv time bsdutils \
 	$(foreach v,$(sort $(TEST_LUAS) $(TEST_NGINX_LUAS)),$(call lua_debs,$(v)))
-DEPS_BENCH = wrk procps
+DEPS_BENCH = wrk procps lua5.1 lua-sec lua-http
 DEPS_FUZZ = clang libclang-rt-14-dev
 # The nginx suite (spec/nginx) loads a LuaJIT build of the module into ngx_lua. Debian's
 # libluajit2-5.1-dev, never libluajit-5.1-dev: that one removes libnginx-mod-http-lua.
@@ -138,10 +138,13 @@ example-%: deps-test
 	@$(MAKE) --no-print-directory all
 	@LUA="$(LUA)" BUILD="$(BUILD)" ./examples/run $*
 
+# BENCH=net runs only the network part (TLS through the latency proxy), BENCH=loopback
+# only the loopback part; see bench/README.md.
+BENCH ?= all
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory nginx-module
-	@./bench/run
+	@BENCH="$(BENCH)" ./bench/run
 
 # 1M calls through invoke and 1M through invoke_all against a local gateway; fails when
 # RSS grows more than SOAK_MAX_GROWTH_MB (8) after warm-up (bench/soak.lua). Minutes long.

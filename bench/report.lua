@@ -49,23 +49,8 @@ local WRK_SECONDS = 2   -- per wrk sample
 local started = os.time()
 local clock0 = require("socket").gettime()
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local text = p:read("a")
-  local ok, _, code = p:close()
-  if env("BENCH_DEBUG") then io.stderr:write("$ ", cmd, "\n", text) end
-  return text, ok, code
-end
-
-local function parse_kv(text)
-  local t = {}
-  for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
-    if t[k] == nil then t[k] = tonumber(v) or v end
-  end
-  return t
-end
+local common = require "common"
+local q, sh, parse_kv = common.quote, common.sh, common.parse_kv
 
 local function progress(msg)
   io.stderr:write(string.format("[bench %5.1fs] %s\n", require("socket").gettime() - clock0, msg))
@@ -426,13 +411,14 @@ w("# Benchmark results")
 w()
 w("Written by `make bench` (`bench/run`); every figure below comes from one run, and each")
 w("ratio compares two figures measured in that same run. See `bench/README.md` for the")
-w("method and for what bounds the targets that are missed.")
+w("method and for what bounds the targets that are missed. The loopback part comes first;")
+w("the network part (TLS through the latency proxy, `BENCH=net`) is the last section.")
 w()
 w("## Machine")
 w()
 for _, m in ipairs(machine) do w(string.format("- %s: `%s`", m[1], m[2])) end
 w()
-w("## Results")
+w("## Results (loopback)")
 w()
 w(md_table())
 w()
@@ -445,7 +431,7 @@ w()
 w(string.format("- Payload: the same %d-byte JSON object for every contender (curl and wrk send the",
   payload.bytes))
 w("  module's encoding of it; lua-cjson's encoding has the same length). Echo answers the same JSON.")
-w(string.format("- Network figures: best of %d rounds; in each round the contenders run one after another",
+w(string.format("- Loopback network figures: best of %d rounds; in each round the contenders run one after another",
   repeats))
 w(string.format("  (interleaved), each in a fresh process with its own warm-up: %.1f s per sequential",
   SEQ_SECONDS))
@@ -482,6 +468,11 @@ w("## Samples")
 w()
 w(samples_text())
 w()
+-- Keep the network section bench/net.lua wrote (BENCH=net updates only that one).
+local prev = io.open(out_file, "r")
+local net_section = prev and prev:read("a"):match("<!%-%- network: begin.-<!%-%- network: end %-%->")
+if prev then prev:close() end
+if net_section then w(net_section) w() end
 local f = assert(io.open(out_file, "w"))
 f:write(table.concat(md, "\n"))
 f:close()
