@@ -13,7 +13,7 @@ for _, mode in ipairs { "idle", "nonblocking", "blocking" } do
   for _ = 1, rounds do
     local p = io.popen(string.format(
       "CLOUDBASE_BASE_URL=%s CLOUDBASE_TOKEN=%s %s -e %s examples/frame_loop.lua %s 3 2>&1",
-      q(url), q(token), lua, q("package.cpath = './build/?.so;' .. package.cpath"), mode))
+      q(url), q(token), lua, q("package.cpath = './build/5.4/?.so;' .. package.cpath"), mode))
     local text = p:read("*a")
     p:close()
     local l, w = text:match("lost=(%d+) worst_ms=([%d.]+)")

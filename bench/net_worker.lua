@@ -16,7 +16,7 @@
 --   luahttp_kept    one http.client connection (HTTP/1.1: one per coroutine;
 --                   HTTP/2: one for all, a stream per call)
 package.path = "./bench/?.lua;" .. package.path
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = "./build/5.4/?.so;" .. package.cpath -- make's default build
 
 local common = require "common"
 local emit, now, cpu = common.emit, common.now, common.cpu

@@ -7,7 +7,7 @@
 --   lua5.4 bench/soak.lua            (from the repository root, after `make`)
 --   SOAK_CALLS=100000 lua5.4 bench/soak.lua
 package.path = "./?.lua;./bench/?.lua;" .. package.path
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = "./build/5.4/?.so;" .. package.cpath -- make's default build
 
 local functions = require "cloudbase.functions"
 local gateway = require "spec.support.gateway"

@@ -3,6 +3,7 @@
 -- credential; a raising hook never breaks a call. Against the local gateway.
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
+local lv = require "spec.support.lua_version"
 
 local API_KEY = "test-api-key"
 
@@ -158,7 +159,6 @@ describe("hooks", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
     f:write(string.format([[
-      package.cpath = "./build/?.so;" .. package.cpath
       local functions = require "cloudbase.functions"
       local client = functions.new({ base_url = %q, token = %q,
         on_response = function() error("hook-broke-here") end })
@@ -166,7 +166,7 @@ describe("hooks", function()
       print("calls ok")
     ]], gw.url, API_KEY))
     f:close()
-    local p = io.popen("lua5.4 " .. script .. " 2>&1")
+    local p = io.popen(lv.child_env() .. " " .. lv.command .. " " .. script .. " 2>&1")
     local out = p:read("*a")
     p:close()
     os.remove(script)
