@@ -33,7 +33,7 @@ build = {
          sources = {
             "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
             "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
-            "src/lua_methods.c", "src/module.c", "src/request.c", "src/response.c",
+            "src/lua_methods.c", "src/module.c", "src/options.c", "src/request.c", "src/response.c",
             "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },

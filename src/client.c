@@ -2,13 +2,13 @@
 #include "client.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "invoke.h"
 #include "lua_methods.h"
+#include "options.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -17,12 +17,6 @@
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (6u * 1024 * 1024)
-
-static const char *const known_options[] = {
-    "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
-    "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
-    "resolve", "intl",      "max_request_size",     "transport",        "json",
-    "http2",   NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
@@ -75,10 +69,24 @@ static int client_tostring(lua_State *L) {
     return 1;
 }
 
-static int bad_option(lua_State *L, const char *fmt, const char *name) {
-    char msg[200];
-    snprintf(msg, sizeof msg, fmt, name);
-    return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
+/* What functions.new gathers before the base URL can be settled. */
+typedef struct {
+    cbf_client *c;
+    int uv;
+    const char *url, *env; /* option values, kept alive by the options table or environ */
+    int url_from_env, env_from_env, intl;
+} client_setup;
+
+/* Raise "option 'name' must be <its expect>, got <value>". */
+static void refuse(lua_State *L, const char *name, int value) {
+    cbf_option_invalid(L, cbf_option_find(cbf_client_options, name), value);
+    lua_error(L);
+}
+
+/* Raise "option 'name' <what>", for a refusal more precise than the expected type. */
+static void refuse_because(lua_State *L, const char *name, const char *what) {
+    lua_pushfstring(L, "option '%s' %s", name, what);
+    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
 }
 
 static char *dup_or_raise(lua_State *L, const char *s) {
@@ -89,66 +97,19 @@ static char *dup_or_raise(lua_State *L, const char *s) {
     return copy;
 }
 
-/* Push opts[key] without metamethods: reading options never runs caller code. */
-static void raw_field(lua_State *L, int opts, const char *key) {
-    lua_pushstring(L, key);
-    lua_rawget(L, opts);
-}
-
-/* Option `key` as a string (or the environment variable `env`), or NULL. */
-static const char *string_option(lua_State *L, int opts, const char *key, const char *env) {
-    const char *v = NULL;
-    raw_field(L, opts, key);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        v = lua_tolstring(L, -1, &len);
-        if (!cbf_wire_ok(v, len, CBF_WIRE_VALUE)) bad_option(L, "%s must not contain control bytes", key);
-    } else if (!lua_isnil(L, -1)) {
-        bad_option(L, "%s must be a string", key);
-    } else if (env) {
-        v = getenv(env);
-        if (v && !*v) v = NULL;
-    }
-    lua_pop(L, 1); /* the options table keeps the string alive */
+/* The string at `value` (the type is checked), refused with control bytes; NULL for nil. */
+static const char *text(lua_State *L, const char *name, int value) {
+    size_t len;
+    const char *v;
+    if (lua_isnil(L, value)) return NULL;
+    v = lua_tolstring(L, value, &len);
+    if (!cbf_wire_ok(v, len, CBF_WIRE_VALUE)) refuse(L, name, value);
     return v;
 }
 
-static double seconds_option(lua_State *L, int opts, const char *key, double dflt) {
-    double v = dflt;
-    raw_field(L, opts, key);
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
-            lua_tonumber(L, -1) >= 1e9)
-            bad_option(L, "%s must be a positive number of seconds", key);
-        v = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) {
-    size_t v = dflt;
-    raw_field(L, opts, key);
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-            bad_option(L, "%s must be a positive integer (bytes)", key);
-        v = (size_t)lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static void check_known_options(lua_State *L, int opts) {
-    lua_pushnil(L);
-    while (lua_next(L, opts) != 0) {
-        int i, found = 0;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (i = 0; known_options[i]; i++) found |= strcmp(lua_tostring(L, -2), known_options[i]) == 0;
-        if (!found)
-            bad_option(L, "unknown option '%.60s'",
-                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-        lua_pop(L, 1);
-    }
+static char *text_copy(lua_State *L, const char *name, int value) {
+    const char *v = text(L, name, value);
+    return v ? dup_or_raise(L, v) : NULL;
 }
 
 static void check_base_url(lua_State *L, const char *url) {
@@ -158,162 +119,236 @@ static void check_base_url(lua_State *L, const char *url) {
     } else if (strncmp(url, "https://", 8) == 0) {
         authority = url + 8;
     } else {
-        bad_option(L, "%s must start with http:// or https://", "base_url");
+        refuse_because(L, "base_url", "must start with http:// or https://");
         return;
     }
     end = authority + strcspn(authority, "/");
-    if (end == authority) bad_option(L, "%s has no host", "base_url");
+    if (end == authority) refuse_because(L, "base_url", "has no host");
     if (memchr(authority, '@', (size_t)(end - authority)))
-        bad_option(L, "%s must not carry credentials: use the token option", "base_url");
-    if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
+        refuse_because(L, "base_url", "must not carry credentials: use the token option");
+    if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#"))
+        refuse_because(L, "base_url", "must not contain spaces, a query or a fragment");
 }
 
 static char *base_url_from_env(lua_State *L, const char *env, int intl) {
-    char url[160];
     size_t i, len = strlen(env);
-    if (len == 0 || len > 100) bad_option(L, "%s must be 1 to 100 characters", "env");
+    if (len == 0 || len > 100) refuse_because(L, "env", "must be 1 to 100 characters");
     for (i = 0; i < len; i++)
         if (!isalnum((unsigned char)env[i]) && env[i] != '-')
-            bad_option(L, "%s may hold only letters, digits and '-'", "env");
-    snprintf(url, sizeof url, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
-    return dup_or_raise(L, url);
+            refuse_because(L, "env", "may hold only letters, digits and '-'");
+    lua_pushfstring(L, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
+    return dup_or_raise(L, lua_tostring(L, -1));
 }
 
-/* Lua-side settings live in the client's uservalue table. */
-static void parse_lua_settings(lua_State *L, int opts, int uv) {
-    raw_field(L, opts, "token");
-    if (lua_isnil(L, -1)) {
-        const char *t = getenv("CLOUDBASE_TOKEN");
-        lua_pop(L, 1);
-        if (t && *t) lua_pushstring(L, t);
-        else lua_pushnil(L);
-    } else if (lua_type(L, -1) != LUA_TSTRING && !lua_isfunction(L, -1)) {
-        bad_option(L, "%s must be a string or a function returning one", "token");
-    }
-    lua_setfield(L, uv, CBF_UV_TOKEN);
+/* ---- one parser per row of CBF_CLIENT_OPTIONS (options.h) ---------------------
+ * Each gets the option's value at `value` (nil when absent; its environment
+ * variable's value when that stands in, then `from_env` is 1), with its type already
+ * checked against the table, and raises on a bad value. */
 
-    /* A checked copy: changing the caller's table later reaches nothing. */
-    raw_field(L, opts, "headers");
-    if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
-    lua_setfield(L, uv, CBF_UV_HEADERS);
-    lua_pop(L, 1);
-
-    raw_field(L, opts, "transport");
-    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
-        bad_option(L, "%s must be a function(request) returning a response", "transport");
-    lua_setfield(L, uv, CBF_UV_TRANSPORT);
-
-    raw_field(L, opts, "json");
-    if (!lua_isnil(L, -1)) {
-        int ok = lua_istable(L, -1);
-        if (ok) {
-            lua_getfield(L, -1, "encode");
-            lua_getfield(L, -2, "decode");
-            ok = !lua_isnil(L, -1) && !lua_isnil(L, -2);
-            lua_pop(L, 2);
-        }
-        if (!ok) bad_option(L, "%s must be a codec table with encode and decode", "json");
-    }
-    lua_setfield(L, uv, CBF_UV_JSON);
+static void parse_env(lua_State *L, int value, int from_env, client_setup *s) {
+    s->env = text(L, "env", value);
+    s->env_from_env = from_env;
 }
 
-static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
+static void parse_intl(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->intl = lua_toboolean(L, value);
+}
+
+static void parse_base_url(lua_State *L, int value, int from_env, client_setup *s) {
+    s->url = text(L, "base_url", value);
+    s->url_from_env = from_env;
+}
+
+static void parse_token(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    lua_pushvalue(L, value);
+    lua_setfield(L, s->uv, CBF_UV_TOKEN);
+}
+
+static void parse_qualifier(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->qualifier = text_copy(L, "qualifier", value);
+}
+
+static double seconds(lua_State *L, const char *name, int value, double dflt) {
+    double v;
+    if (lua_isnil(L, value)) return dflt;
+    v = lua_tonumber(L, value);
+    if (!(v > 0) || v >= CBF_MAX_SECONDS) refuse(L, name, value);
+    return v;
+}
+
+static void parse_timeout(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->timeout = seconds(L, "timeout", value, DEFAULT_TIMEOUT);
+}
+
+static void parse_connect_timeout(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->connect_timeout = seconds(L, "connect_timeout", value, DEFAULT_CONNECT_TIMEOUT);
+}
+
+/* A checked copy: changing the caller's table later reaches nothing. */
+static void parse_headers(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    if (cbf_request_check_headers(L, value, "headers", 1)) lua_error(L);
+    lua_setfield(L, s->uv, CBF_UV_HEADERS);
+}
+
+static size_t bytes(lua_State *L, const char *name, int value, size_t dflt) {
+    if (lua_isnil(L, value)) return dflt;
+    if (!lua_isinteger(L, value) || lua_tointeger(L, value) <= 0) refuse(L, name, value);
+    return (size_t)lua_tointeger(L, value);
+}
+
+static void parse_max_response_size(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->max_response_size = bytes(L, "max_response_size", value, DEFAULT_MAX_RESPONSE);
+}
+
+static void parse_max_request_size(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->max_request_size = bytes(L, "max_request_size", value, DEFAULT_MAX_REQUEST);
+}
+
+static void parse_ca_file(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->ca_file = text_copy(L, "ca_file", value);
+}
+
+static void parse_ca_path(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->ca_path = text_copy(L, "ca_path", value);
+}
+
+static void parse_proxy(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    s->c->proxy = text_copy(L, "proxy", value);
+}
+
+static void parse_resolve(lua_State *L, int value, int from_env, client_setup *s) {
     size_t i, n;
-    raw_field(L, opts, "resolve");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    if (!lua_istable(L, -1)) bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
-    n = lua_rawlen(L, -1);
+    (void)from_env;
+    if (lua_isnil(L, value)) return;
+    n = lua_rawlen(L, value);
     for (i = 1; i <= n; i++) {
         struct curl_slist *next;
         size_t len = 0;
         const char *entry;
-        lua_rawgeti(L, -1, (lua_Integer)i);
+        lua_rawgeti(L, value, (lua_Integer)i);
         entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-        if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL))
-            bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
-        next = curl_slist_append(c->resolve, entry);
+        if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL)) refuse(L, "resolve", value);
+        next = curl_slist_append(s->c->resolve, entry);
         if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
-        c->resolve = next;
+        s->c->resolve = next;
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
 }
 
-static cbf_http_mode http_mode_option(lua_State *L, int opts) {
-    cbf_http_mode mode = CBF_HTTP_AUTO;
-    raw_field(L, opts, "http2");
-    if (lua_isboolean(L, -1)) {
-        mode = lua_toboolean(L, -1) ? CBF_HTTP_AUTO : CBF_HTTP_1_1;
-    } else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "prior-knowledge") == 0) {
-        mode = CBF_HTTP_2_PRIOR_KNOWLEDGE;
-    } else if (!lua_isnil(L, -1)) {
-        bad_option(L, "%s must be true, false or \"prior-knowledge\"", "http2");
+static void parse_http2(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    if (lua_isnil(L, value) || (lua_isboolean(L, value) && lua_toboolean(L, value)))
+        s->c->http_mode = CBF_HTTP_AUTO;
+    else if (lua_isboolean(L, value))
+        s->c->http_mode = CBF_HTTP_1_1;
+    else if (strcmp(lua_tostring(L, value), "prior-knowledge") == 0)
+        s->c->http_mode = CBF_HTTP_2_PRIOR_KNOWLEDGE;
+    else
+        refuse(L, "http2", value);
+}
+
+static void parse_transport(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    lua_pushvalue(L, value);
+    lua_setfield(L, s->uv, CBF_UV_TRANSPORT);
+}
+
+static void parse_json(lua_State *L, int value, int from_env, client_setup *s) {
+    (void)from_env;
+    if (!lua_isnil(L, value)) {
+        int ok;
+        lua_getfield(L, value, "encode");
+        lua_getfield(L, value, "decode");
+        ok = !lua_isnil(L, -1) && !lua_isnil(L, -2);
+        lua_pop(L, 2);
+        if (!ok) refuse(L, "json", value);
     }
-    lua_pop(L, 1);
-    return mode;
+    lua_pushvalue(L, value);
+    lua_setfield(L, s->uv, CBF_UV_JSON);
+}
+
+typedef void (*client_parser)(lua_State *L, int value, int from_env, client_setup *s);
+#define CBF_PARSER_ROW(name, types, expect, env) parse_##name,
+static const client_parser parsers[] = {CBF_CLIENT_OPTIONS(CBF_PARSER_ROW) NULL};
+#undef CBF_PARSER_ROW
+
+/* Every option of the table through its parser, in the table's order. */
+static void parse_options(lua_State *L, int opts, client_setup *s) {
+    int i;
+    for (i = 0; parsers[i]; i++) {
+        const cbf_option *o = &cbf_client_options[i];
+        int from_env = 0, top = lua_gettop(L);
+        lua_pushstring(L, o->name);
+        lua_rawget(L, opts);
+        if (lua_isnil(L, -1) && o->env) {
+            const char *v = getenv(o->env);
+            if (v && *v) {
+                lua_pop(L, 1);
+                lua_pushstring(L, v);
+                from_env = 1;
+            }
+        }
+        parsers[i](L, top + 1, from_env, s);
+        lua_settop(L, top);
+    }
+}
+
+/* base_url beats env; an option beats an environment variable. */
+static void settle_base_url(lua_State *L, client_setup *s) {
+    cbf_client *c = s->c;
+    size_t n;
+    if (s->url && !s->url_from_env) {
+        check_base_url(L, s->url);
+        c->base_url = dup_or_raise(L, s->url);
+    } else if (s->env && !s->env_from_env) {
+        c->base_url = base_url_from_env(L, s->env, s->intl);
+    } else if (s->url) {
+        check_base_url(L, s->url);
+        c->base_url = dup_or_raise(L, s->url);
+    } else if (s->env) {
+        c->base_url = base_url_from_env(L, s->env, s->intl);
+    } else {
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
+                        "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
+    }
+    n = strlen(c->base_url);
+    while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
 }
 
 static int client_new(lua_State *L) {
-    cbf_client *c;
-    const char *url, *env, *s;
-    int opts, uv;
+    client_setup s;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         lua_newtable(L);
     }
-    if (!lua_istable(L, 1)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "functions.new expects a table of options");
     lua_settop(L, 1);
-    opts = 1;
-    check_known_options(L, opts);
+    if (cbf_options_check(L, 1, cbf_client_options, "functions.new", 0)) return lua_error(L);
 
-    c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
+    memset(&s, 0, sizeof s);
+    s.c = (cbf_client *)cbf_newuserdata(L, sizeof *s.c);
+    memset(s.c, 0, sizeof *s.c);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
-    uv = lua_gettop(L);
+    s.uv = lua_gettop(L);
+    parse_options(L, 1, &s);
+    settle_base_url(L, &s);
 
-    url = string_option(L, opts, "base_url", NULL);
-    env = string_option(L, opts, "env", NULL);
-    raw_field(L, opts, "intl");
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
-    if (url) {
-        check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
-    } else if (env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
-    } else if ((url = getenv("CLOUDBASE_BASE_URL")) != NULL && *url) {
-        check_base_url(L, url);
-        c->base_url = dup_or_raise(L, url);
-    } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
-        c->base_url = base_url_from_env(L, env, lua_toboolean(L, -1));
-    } else {
-        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
-    }
-    lua_pop(L, 1);
-    {
-        size_t n = strlen(c->base_url);
-        while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
-    }
+    s.c->multi = curl_multi_init();
+    if (!s.c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
+    curl_multi_setopt(s.c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 
-    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, s);
-    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, s);
-    c->timeout = seconds_option(L, opts, "timeout", DEFAULT_TIMEOUT);
-    c->connect_timeout = seconds_option(L, opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
-    c->max_response_size = size_option(L, opts, "max_response_size", DEFAULT_MAX_RESPONSE);
-    c->max_request_size = size_option(L, opts, "max_request_size", DEFAULT_MAX_REQUEST);
-    c->http_mode = http_mode_option(L, opts);
-    parse_resolve(L, opts, c);
-    parse_lua_settings(L, opts, uv);
-
-    c->multi = curl_multi_init();
-    if (!c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-
+    lua_settop(L, s.uv);
     cbf_setuservalue(L, -2);
     return 1;
 }

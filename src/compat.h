@@ -44,4 +44,8 @@ static inline void lua_rotate(lua_State *L, int idx, int n) { /* n > 0 only, as 
 #define cbf_getuservalue(L, i) ((void)lua_getiuservalue((L), (i), 1))
 #endif
 
+/* The text of a numeric constant, so messages quote the constant itself. */
+#define CBF_STRINGIFY_(x) #x
+#define CBF_STRINGIFY(x) CBF_STRINGIFY_(x)
+
 #endif

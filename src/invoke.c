@@ -8,13 +8,13 @@
 
 #include "error.h"
 #include "info.h"
+#include "options.h"
 #include "request.h"
 #include "response.h"
 #include "transport_curl.h"
 #include "transport_lua.h"
 
 #define DEFAULT_CONCURRENCY 16
-#define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
 static cbf_client *check_open(lua_State *L) {
@@ -361,18 +361,16 @@ static void detach_all(cbf_client *c) {
 
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
+    if (cbf_options_check(L, ALL_OPTS, cbf_batch_options, "invoke_all", 0)) lua_error(L);
     if (lua_isnil(L, ALL_OPTS)) return conc;
-    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, ALL_OPTS) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
-        lua_pop(L, 1);
-    }
-    lua_getfield(L, ALL_OPTS, "concurrency");
+    lua_pushliteral(L, "concurrency");
+    lua_rawget(L, ALL_OPTS);
     if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+            lua_tointeger(L, -1) > CBF_MAX_CONCURRENCY) {
+            cbf_option_invalid(L, cbf_option_find(cbf_batch_options, "concurrency"), -1);
+            lua_error(L);
+        }
         conc = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);

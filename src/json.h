@@ -8,6 +8,7 @@
 #include "compat.h"
 
 #define CBF_JSON_MAX_DEPTH 1000
+#define CBF_JSON_TOO_DEEP "nesting deeper than " CBF_STRINGIFY(CBF_JSON_MAX_DEPTH)
 /* Registry name of the array metatable (functions.array_mt). */
 #define CBF_JSON_ARRAY_MT "cloudbase.functions.array_mt"
 
