@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "invoke.h"
-#include "lua_methods.h"
 #include "options.h"
 #include "request.h"
 #include "transport_curl.h"
@@ -43,6 +41,21 @@ void cbf_client_release(cbf_client *c) {
     c->base_url = c->qualifier = c->ca_file = c->ca_path = c->proxy = NULL;
 }
 
+cbf_client *cbf_client_check_open(lua_State *L, int idx) {
+    cbf_client *c = cbf_client_check(L, idx);
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
+    if (c->running)
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
+                        "the client is busy: a token or transport function called it again");
+    return c;
+}
+
+void cbf_client_call_begin(cbf_client *c) { c->calls++; }
+
+void cbf_client_call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
 static int client_gc(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
     c->closed = 1;
@@ -51,7 +64,9 @@ static int client_gc(lua_State *L) {
 }
 
 /* Closing from a token, transport or codec function, in the middle of a call, must
- * not free what that call is using: the call finishes, then the client is released. */
+ * not free what that call is using: the call finishes, then the client is released.
+ * `<close>` means the same as close(); only __gc frees at once (no call can be running
+ * then: a running call holds the client on its stack). */
 static int client_close(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
     c->closed = 1;
@@ -326,7 +341,7 @@ static void settle_base_url(lua_State *L, client_setup *s) {
     while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
 }
 
-static int client_new(lua_State *L) {
+int cbf_client_new(lua_State *L) {
     client_setup s;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
@@ -353,20 +368,8 @@ static int client_new(lua_State *L) {
     return 1;
 }
 
-void cbf_client_open(lua_State *L) {
-    static const luaL_Reg meta[] = {{"__gc", client_gc},
-                                    {"__close", client_gc},
+const luaL_Reg cbf_client_meta[] = {{"__gc", client_gc},
+                                    {"__close", client_close},
                                     {"__tostring", client_tostring},
                                     {NULL, NULL}};
-    static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};
-    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        lua_newtable(L);
-        luaL_setfuncs(L, methods, 0);
-        cbf_invoke_register(L);
-        cbf_lua_methods_install(L);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    lua_pushcfunction(L, client_new);
-}
+const luaL_Reg cbf_client_methods[] = {{"close", client_close}, {NULL, NULL}};

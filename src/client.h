@@ -73,6 +73,17 @@ typedef struct {
 cbf_client *cbf_client_check(lua_State *L, int idx);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
-void cbf_client_open(lua_State *L); /* pushes functions.new */
+/* The client's lifetime, all here: a method starts with check_open (refuses a closed
+ * or busy client); a call is counted between call_begin and call_end, so a close()
+ * made meanwhile takes effect when the last call ends. */
+cbf_client *cbf_client_check_open(lua_State *L, int idx);
+void cbf_client_call_begin(cbf_client *c);
+void cbf_client_call_end(cbf_client *c);
+/* functions.new */
+int cbf_client_new(lua_State *L);
+/* The metatable's entries and the lifetime methods (close); module.c assembles them
+ * with the calling methods of invoke.h into the client's metatable. */
+extern const luaL_Reg cbf_client_meta[];
+extern const luaL_Reg cbf_client_methods[];
 
 #endif

@@ -17,15 +17,6 @@
 #define DEFAULT_CONCURRENCY 16
 #define POLL_MS 1000
 
-static cbf_client *check_open(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
-}
-
 /* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
 static int ensure_transfers(cbf_client *c, size_t n) {
     cbf_transfer **grown;
@@ -47,12 +38,6 @@ static cbf_transfer *idle_transfer(cbf_client *c) {
     for (k = 0; k < c->ntransfers; k++)
         if (!c->transfers[k]->active) return c->transfers[k];
     return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
-}
-
-/* Calls in progress keep the client alive through a close() made meanwhile. */
-static void call_begin(cbf_client *c) { c->calls++; }
-static void call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
 }
 
 /* The transfer has finished: push `result, info` (0) or an error (-1). */
@@ -155,15 +140,15 @@ static void method_args(lua_State *L, cbf_call_args *a) {
 }
 
 static int invoke_common(lua_State *L, int raise) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L, 1);
     cbf_call_args a;
     method_args(L, &a);
-    call_begin(c);
+    cbf_client_call_begin(c);
     if (run_one(L, c, &a) == 0) {
-        call_end(c);
+        cbf_client_call_end(c);
         return 2;
     }
-    call_end(c);
+    cbf_client_call_end(c);
     if (raise) return lua_error(L);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -180,7 +165,7 @@ static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int rc;
-    call_begin(c);
+    cbf_client_call_begin(c);
     rc = call_token(L, c, a->uv);
     if (rc == 0) {
         int token = lua_gettop(L);
@@ -200,7 +185,7 @@ static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
             t->active = 0;
         }
     }
-    call_end(c);
+    cbf_client_call_end(c);
     if (rc == 0) return 1;
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -210,7 +195,7 @@ static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
 static int client_prepare(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L, 1);
     cbf_call_args a;
     method_args(L, &a);
     return prepare_args(L, c, &a);
@@ -219,7 +204,7 @@ static int client_prepare(lua_State *L) {
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
 static int client_process(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L, 1);
     cbf_response r;
     int rc;
     lua_settop(L, 2);
@@ -229,9 +214,9 @@ static int client_process(lua_State *L) {
         lua_getfield(L, 2, "elapsed");
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        call_begin(c);
+        cbf_client_call_begin(c);
         rc = cbf_response_finish(L, 3, &r);
-        call_end(c);
+        cbf_client_call_end(c);
     }
     if (rc == 0) return 2;
     lua_pushnil(L);
@@ -378,7 +363,7 @@ static lua_Integer concurrency_option(lua_State *L) {
 }
 
 static int client_invoke_all(lua_State *L) {
-    cbf_client *c = check_open(L);
+    cbf_client *c = cbf_client_check_open(L, 1);
     lua_Integer n, conc;
     int status;
     lua_settop(L, 3);
@@ -399,12 +384,12 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    call_begin(c);
+    cbf_client_call_begin(c);
     c->running = 1;
     status = lua_pcall(L, ALL_TOP, 0, 0);
     c->running = 0;
     if (status != 0) detach_all(c);
-    call_end(c);
+    cbf_client_call_end(c);
     if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
@@ -415,7 +400,7 @@ static int client_invoke_all(lua_State *L) {
 /* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
 int cbf_invoke_plan_all(lua_State *L) {
     lua_Integer conc;
-    check_open(L);
+    cbf_client_check_open(L, 1);
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -445,12 +430,9 @@ int cbf_invoke_prepare_call(lua_State *L) {
     return prepare_args(L, c, &a);
 }
 
-void cbf_invoke_register(lua_State *L) {
-    static const luaL_Reg methods[] = {{"invoke", client_invoke},
+const luaL_Reg cbf_invoke_methods[] = {{"invoke", client_invoke},
                                        {"try_invoke", client_try_invoke},
                                        {"invoke_all", client_invoke_all},
                                        {"prepare", client_prepare},
                                        {"process", client_process},
                                        {NULL, NULL}};
-    luaL_setfuncs(L, methods, 0);
-}

@@ -4,8 +4,9 @@
 
 #include "client.h"
 
-/* Add the methods to the table on top of the stack. */
-void cbf_invoke_register(lua_State *L);
+/* invoke, try_invoke, invoke_all, prepare, process (module.c puts them in the client's
+ * method table). */
+extern const luaL_Reg cbf_invoke_methods[];
 /* Helpers for the Lua methods (lua_methods.c) of clients with a Lua transport, which
  * run invoke_all's calls in Lua frames:
  *   plan_all(client, calls, opts) -> #calls, concurrency  (raises as invoke_all does)
