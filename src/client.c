@@ -21,18 +21,7 @@ cbf_client *cbf_client_check(lua_State *L, int idx) {
 }
 
 void cbf_client_release(cbf_client *c) {
-    size_t i;
-    for (i = 0; i < c->ntransfers; i++) {
-        if (c->multi) curl_multi_remove_handle(c->multi, c->transfers[i]->easy);
-        cbf_transfer_free(c->transfers[i]);
-    }
-    free(c->transfers);
-    c->transfers = NULL;
-    c->ntransfers = 0;
-    if (c->multi) curl_multi_cleanup(c->multi);
-    c->multi = NULL;
-    curl_slist_free_all(c->resolve);
-    c->resolve = NULL;
+    cbf_curl_client_close(c);
     free(c->base_url);
     free(c->qualifier);
     free(c->ca_file);
@@ -248,15 +237,13 @@ static void parse_resolve(lua_State *L, int value, int from_env, client_setup *s
     if (lua_isnil(L, value)) return;
     n = lua_rawlen(L, value);
     for (i = 1; i <= n; i++) {
-        struct curl_slist *next;
         size_t len = 0;
         const char *entry;
         lua_rawgeti(L, value, (lua_Integer)i);
         entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
         if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL)) refuse(L, "resolve", value);
-        next = curl_slist_append(s->c->resolve, entry);
-        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
-        s->c->resolve = next;
+        if (cbf_curl_resolve_add(s->c, entry))
+            cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
         lua_pop(L, 1);
     }
 }
@@ -359,9 +346,7 @@ int cbf_client_new(lua_State *L) {
     parse_options(L, 1, &s);
     settle_base_url(L, &s);
 
-    s.c->multi = curl_multi_init();
-    if (!s.c->multi) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
-    curl_multi_setopt(s.c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    if (cbf_curl_client_open(s.c)) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
 
     lua_settop(L, s.uv);
     cbf_setuservalue(L, -2);

@@ -8,6 +8,7 @@
 
 #include "buffer.h"
 #include "compat.h"
+#include "transport.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -18,35 +19,8 @@
 #define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
 
-/* What the sans-I/O core hands to a transport. */
-typedef struct {
-    char method[16];
-    cbf_buffer url;
-    cbf_buffer headers; /* "Name: value\0" entries, back to back */
-    cbf_buffer body;
-    int has_body;
-    double timeout;         /* seconds */
-    double connect_timeout; /* seconds */
-} cbf_request;
-
-/* One call in flight on the libcurl transport. */
-typedef struct {
-    CURL *easy;
-    cbf_request req;
-    struct curl_slist *header_list;
-    cbf_buffer sent_headers; /* what header_list was built from, to reuse it */
-    cbf_buffer resp_headers; /* raw header lines of the final response */
-    cbf_buffer resp_body;
-    size_t max_response_size;
-    int too_large;
-    int out_of_memory; /* a callback could not store what libcurl gave it */
-    int attempts;      /* times libcurl was about to send this request (pre-request) */
-    int done;
-    CURLcode result;
-    char errbuf[CURL_ERROR_SIZE];
-    int call;   /* index of the call this transfer serves (invoke_all) */
-    int active; /* attached to the multi handle for invoke_all */
-} cbf_transfer;
+/* One call in flight on the libcurl transport (transport_curl.h). */
+typedef struct cbf_transfer cbf_transfer;
 
 typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
 

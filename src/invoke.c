@@ -45,13 +45,12 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     cbf_response r;
     cbf_timings tm;
     int record, rc;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    long status = cbf_transfer_status(t);
     cbf_transfer_timings(t, &tm);
     cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
     record = lua_gettop(L);
-    if (t->result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE + 64];
+    if (!cbf_transfer_succeeded(t)) {
+        char msg[CBF_TRANSFER_MESSAGE_SIZE];
         const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
         cbf_error_push(L, code, msg, status, id, NULL, 0);
@@ -108,16 +107,13 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
     } else {
-        CURLcode setup = cbf_transfer_setup(t);
-        if (setup != CURLE_OK) {
-            cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                           curl_easy_strerror(setup), 0, NULL, NULL, 0);
-            cbf_transfer_clear(t);
+        const char *message, *code = cbf_transfer_start(c, t, &message);
+        if (code) {
+            cbf_error_push(L, code, message, 0, NULL, NULL, 0);
             rc = -1;
         } else {
             /* No Lua code runs between here and the end of the loop. */
             c->running = 1;
-            curl_multi_add_handle(c->multi, t->easy);
             while (!t->done) cbf_multi_step(c->multi, POLL_MS);
             c->running = 0;
             rc = finish_curl(L, a->uv, t);
@@ -277,7 +273,7 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
 static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
     cbf_call_args a;
-    CURLcode setup;
+    const char *code, *message;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
@@ -296,17 +292,14 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    setup = cbf_transfer_setup(t);
-    if (setup != CURLE_OK) {
-        cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                       curl_easy_strerror(setup), 0, NULL, NULL, 0);
+    code = cbf_transfer_start(c, t, &message);
+    if (code) {
+        cbf_error_push(L, code, message, 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
-        cbf_transfer_clear(t);
         return 0;
     }
     t->call = (int)i;
     t->active = 1;
-    curl_multi_add_handle(c->multi, t->easy);
     return 1;
 }
 
@@ -338,7 +331,7 @@ static void detach_all(cbf_client *c) {
     size_t k;
     for (k = 0; k < c->ntransfers; k++) {
         cbf_transfer *t = c->transfers[k];
-        if (t->active) curl_multi_remove_handle(c->multi, t->easy);
+        if (t->active) cbf_transfer_detach(c, t);
         t->active = 0;
         cbf_transfer_clear(t);
     }

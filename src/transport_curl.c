@@ -165,6 +165,13 @@ static CURLcode header_list(cbf_transfer *t) {
         t->header_list = next;
         pos += strlen(entry) + 1;
     }
+    {
+        /* "Name:" alone drops a header curl would add: it would otherwise send
+         * "Expect: 100-continue" and wait before large bodies. */
+        struct curl_slist *next = curl_slist_append(t->header_list, "Expect:");
+        if (!next) return CURLE_OUT_OF_MEMORY;
+        t->header_list = next;
+    }
     if (cbf_buffer_append(&t->sent_headers, h->data, h->len)) {
         curl_slist_free_all(t->header_list);
         t->header_list = NULL;
@@ -292,4 +299,54 @@ int cbf_multi_step(CURLM *multi, int wait_ms) {
     }
     if (!finished && running) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     return finished;
+}
+
+const char *cbf_transfer_start(cbf_client *c, cbf_transfer *t, const char **message) {
+    CURLcode setup = cbf_transfer_setup(t);
+    if (setup == CURLE_OK && curl_multi_add_handle(c->multi, t->easy) == CURLM_OK) return NULL;
+    *message = setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup);
+    cbf_transfer_clear(t);
+    return setup == CURLE_OK || setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY
+                                                             : CBF_E_INVALID_ARGUMENT;
+}
+
+void cbf_transfer_detach(cbf_client *c, cbf_transfer *t) {
+    if (c->multi) curl_multi_remove_handle(c->multi, t->easy);
+}
+
+int cbf_transfer_succeeded(const cbf_transfer *t) { return t->result == CURLE_OK; }
+
+long cbf_transfer_status(cbf_transfer *t) {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+int cbf_curl_client_open(cbf_client *c) {
+    c->multi = curl_multi_init();
+    if (!c->multi) return -1;
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return 0;
+}
+
+int cbf_curl_resolve_add(cbf_client *c, const char *entry) {
+    struct curl_slist *next = curl_slist_append(c->resolve, entry);
+    if (!next) return -1;
+    c->resolve = next;
+    return 0;
+}
+
+void cbf_curl_client_close(cbf_client *c) {
+    size_t i;
+    for (i = 0; i < c->ntransfers; i++) {
+        cbf_transfer_detach(c, c->transfers[i]);
+        cbf_transfer_free(c->transfers[i]);
+    }
+    free(c->transfers);
+    c->transfers = NULL;
+    c->ntransfers = 0;
+    if (c->multi) curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    curl_slist_free_all(c->resolve);
+    c->resolve = NULL;
 }

@@ -17,15 +17,12 @@ void cbf_request_push(lua_State *L, const cbf_request *req) {
     lua_newtable(L);
     while (pos < req->headers.len) {
         const char *entry = req->headers.data + pos, *colon = strchr(entry, ':');
-        size_t len = strlen(entry);
-        if (colon && colon[1] != '\0') { /* "Name:" alone only tells curl to drop a header */
-            const char *v = colon + 1;
-            while (*v == ' ') v++;
-            lua_pushlstring(L, entry, (size_t)(colon - entry));
-            lua_pushstring(L, v);
-            lua_rawset(L, -3);
-        }
-        pos += len + 1;
+        const char *v = colon + 1; /* every entry is "Name: value" (transport.h) */
+        while (*v == ' ') v++;
+        lua_pushlstring(L, entry, (size_t)(colon - entry));
+        lua_pushstring(L, v);
+        lua_rawset(L, -3);
+        pos += strlen(entry) + 1;
     }
     lua_setfield(L, -2, "headers");
     if (req->has_body) {
