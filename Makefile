@@ -68,11 +68,13 @@ nginx-module:
 	@$(MAKE) --no-print-directory LUA_PKG=luajit BUILD=$(NGINX_BUILD) all
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
+# luarocks builds in a copy of the sources, so its products never land in the checkout.
 rock: deps-test
-	luarocks --lua-version $(LUA_VERSION) --tree .rocks make --deps-mode=none $(ROCKSPEC)
+	rm -rf $(BUILD)/rock-src && mkdir -p $(BUILD)/rock-src && cp -r src lua rockspec bin $(BUILD)/rock-src/
+	cd $(BUILD)/rock-src && luarocks --lua-version $(LUA_VERSION) --tree $(CURDIR)/.rocks make --deps-mode=none $(ROCKSPEC)
+	rm -rf $(BUILD)/rock-src
 	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_VERSION)/?.so;" .. package.cpath' \
 	  -e 'local f = require "cloudbase.functions"; print("loaded cloudbase.functions " .. f.version .. " from .rocks")'
-	rm -rf cloudbase src/*.o
 
 deps-build:
 	@./bin/install-deps $(DEPS_BUILD)
