@@ -88,4 +88,36 @@ describe("option messages", function()
     assert.equals(1, #c:invoke_all({ { "echo" } }, { concurrency = 1024 }))
     c:close()
   end)
+
+  describe("functions.new refuses", function()
+    local bad = {
+      { "unknown option", { base_url = "http://h", colour = "red" }, "colour" },
+      { "timeout 0", { base_url = "http://h", timeout = 0 }, "timeout" },
+      { "timeout string", { base_url = "http://h", timeout = "5" }, "timeout" },
+      { "negative connect_timeout", { base_url = "http://h", connect_timeout = -1 }, "connect_timeout" },
+      { "fractional max_response_size", { base_url = "http://h", max_response_size = 1.5 },
+        "max_response_size" },
+      { "zero max_request_size", { base_url = "http://h", max_request_size = 0 }, "max_request_size" },
+      { "http2 = 'yes'", { base_url = "http://h", http2 = "yes" }, "http2" },
+      { "intl = 'no'", { env = "e1", intl = "no" }, "intl" },
+      { "numeric token", { base_url = "http://h", token = 42 }, "token" },
+      { "headers string", { base_url = "http://h", headers = "X-A: 1" }, "headers" },
+      { "transport not a function", { base_url = "http://h", transport = 1 }, "transport" },
+      { "json without decode", { base_url = "http://h", json = { encode = tostring } }, "json" },
+      { "resolve not a list", { base_url = "http://h", resolve = "h:1:127.0.0.1" }, "resolve" },
+      { "ftp base_url", { base_url = "ftp://h" }, "base_url" },
+      { "credentials in base_url", { base_url = "http://user:pw@h" }, "base_url" },
+      { "query in base_url", { base_url = "http://h/?a=1" }, "base_url" },
+      { "env with a dot", { env = "a.b" }, "env" },
+      { "qualifier with CRLF", { base_url = "http://h", qualifier = "1\r\nX: y" }, "qualifier" },
+      { "Authorization header", { base_url = "http://h", headers = { Authorization = "Bearer x" } },
+        "Authorization" },
+      { "header value with LF", { base_url = "http://h", headers = { ["X-A"] = "a\nb" } }, "X-A" },
+    }
+    for _, case in ipairs(bad) do
+      it("refuses " .. case[1] .. " with INVALID_ARGUMENT", function()
+        assert_error(raised(functions.new, case[2]), "INVALID_ARGUMENT", case[3])
+      end)
+    end
+  end)
 end)
