@@ -3,12 +3,8 @@
 -- define must have its README row or heading, and the other way round. The code side is
 -- read from the registries' source (src/options.h, the luaL_Reg tables module.c
 -- assembles, src/error_codes.h), so nothing private is exported for this.
-local function read(path)
-  local fh = assert(io.open(path, "rb"))
-  local text = fh:read("*a")
-  fh:close()
-  return text
-end
+local source = require "spec.support.source"
+local read = source.read
 
 local function sorted_keys(set)
   local list = {}
@@ -73,7 +69,7 @@ end
 
 -- The names of a `const luaL_Reg NAME[] = {...};` table, wherever in src/ it is defined.
 local function reg_names(array)
-  for file in io.popen("ls src/*.c"):lines() do
+  for _, file in ipairs(source.files("src/*.c")) do
     local body = read(file):match("const luaL_Reg " .. array .. "%[%] = (%b{})")
     if body then
       local names = {}

@@ -2,20 +2,10 @@
 -- transport seam (src/transport.h) carries no libcurl; the call engine (invoke.c) calls
 -- libcurl only through transport_curl.h; curl idioms stay in the curl transport; the
 -- client's lifetime is client.c's alone.
-local function read(path)
-  local fh = assert(io.open(path, "rb"))
-  local text = fh:read("*a")
-  fh:close()
-  return text
-end
+local source = require "spec.support.source"
+local read = source.read
 
-local function files(pattern)
-  local list = {}
-  for name in io.popen("ls " .. pattern):lines() do
-    list[#list + 1] = name
-  end
-  return list
-end
+local files = source.files
 
 local function includes(path)
   local list = {}
