@@ -20,29 +20,89 @@ cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
 }
 
+static void free_string(cbf_client *c, char **s) {
+    if (*s) cbf_realloc(&c->alloc, *s, strlen(*s) + 1, 0);
+    *s = NULL;
+}
+
 void cbf_client_release(cbf_client *c) {
     cbf_curl_client_close(c);
-    free(c->base_url);
-    free(c->qualifier);
-    free(c->ca_file);
-    free(c->ca_path);
-    free(c->proxy);
-    c->base_url = c->qualifier = c->ca_file = c->ca_path = c->proxy = NULL;
+    free_string(c, &c->base_url);
+    free_string(c, &c->qualifier);
+    free_string(c, &c->ca_file);
+    free_string(c, &c->ca_path);
+    free_string(c, &c->proxy);
 }
 
-cbf_client *cbf_client_check_open(lua_State *L, int idx) {
-    cbf_client *c = cbf_client_check(L, idx);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
+/* Slots a method may need on top of its arguments, checked once on entry. */
+#define STACK_NEED 64
+
+/* Give a transfer to the call that `c->owner` names: the guard around that call
+ * takes it back however the call ends. */
+void cbf_client_claim(cbf_client *c, cbf_transfer *t) {
+    t->active = 1;
+    t->owner = c->owner;
 }
 
-void cbf_client_call_begin(cbf_client *c) { c->calls++; }
+/* Take back every transfer `owner` claimed: detached, cleared and idle again. */
+static void release_owned(cbf_client *c, const void *owner) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        if (t->owner != owner) continue;
+        if (t->active) cbf_transfer_detach(c, t); /* a no-op if not added */
+        t->active = 0;
+        t->owner = NULL;
+        cbf_transfer_clear(t);
+    }
+}
 
-void cbf_client_call_end(cbf_client *c) {
+/* Calls in progress keep the client alive through a close() made meanwhile. */
+static void call_begin(cbf_client *c) { c->calls++; }
+static void call_end(cbf_client *c) {
     if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+/* Every method runs `body` through here: a closed or busy client is refused before
+ * anything starts, and the body runs under lua_pcall so that, whatever raises inside
+ * (a memory error, a caller's metamethod), its transfers, the call count and the busy
+ * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
+ * becomes nil, err (try_invoke, prepare, process, which never raise). */
+int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise) {
+    cbf_client *c = cbf_client_check(L, 1);
+    int nargs = lua_gettop(L), status;
+    const void *outer = c->owner;
+    char owner; /* its address names this call's transfers */
+    const char *refused = c->closed    ? "the client is closed"
+                          : c->running ? "the client is busy: a token or codec function called it again"
+                                       : NULL;
+    if (refused || !lua_checkstack(L, STACK_NEED)) {
+        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
+                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
+        return raise ? lua_error(L) : cbf_error_nil_err(L);
+    }
+    call_begin(c);
+    c->owner = &owner;
+    lua_pushcfunction(L, body);
+    lua_insert(L, 1);
+    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    release_owned(c, &owner);
+    c->owner = outer;
+    c->running = 0; /* set only by a loop that runs no nested call */
+    call_end(c);
+    if (status == 0) return lua_gettop(L);
+    if (raise) return lua_error(L);
+    if (!cbf_error_is(L, -1)) {
+        /* Not one of ours: a memory error, or caller code raising on a path that has
+         * no error of its own. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
+        lua_replace(L, -2);
+    }
+    return cbf_error_nil_err(L);
 }
 
 static int client_gc(lua_State *L) {
@@ -93,9 +153,10 @@ static void refuse_because(lua_State *L, const char *name, const char *what) {
     cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
 }
 
-static char *dup_or_raise(lua_State *L, const char *s) {
+/* A copy of s from the client's allocator; its size is strlen + 1 (free_string). */
+static char *dup_or_raise(lua_State *L, cbf_client *c, const char *s) {
     size_t len = strlen(s);
-    char *copy = malloc(len + 1);
+    char *copy = cbf_realloc(&c->alloc, NULL, 0, len + 1);
     if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
     memcpy(copy, s, len + 1);
     return copy;
@@ -111,9 +172,9 @@ static const char *text(lua_State *L, const char *name, int value) {
     return v;
 }
 
-static char *text_copy(lua_State *L, const char *name, int value) {
+static char *text_copy(lua_State *L, cbf_client *c, const char *name, int value) {
     const char *v = text(L, name, value);
-    return v ? dup_or_raise(L, v) : NULL;
+    return v ? dup_or_raise(L, c, v) : NULL;
 }
 
 static void check_base_url(lua_State *L, const char *url) {
@@ -134,14 +195,14 @@ static void check_base_url(lua_State *L, const char *url) {
         refuse_because(L, "base_url", "must not contain spaces, a query or a fragment");
 }
 
-static char *base_url_from_env(lua_State *L, const char *env, int intl) {
+static char *base_url_from_env(lua_State *L, cbf_client *c, const char *env, int intl) {
     size_t i, len = strlen(env);
     if (len == 0 || len > 100) refuse_because(L, "env", "must be 1 to 100 characters");
     for (i = 0; i < len; i++)
         if (!isalnum((unsigned char)env[i]) && env[i] != '-')
             refuse_because(L, "env", "may hold only letters, digits and '-'");
     lua_pushfstring(L, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
-    return dup_or_raise(L, lua_tostring(L, -1));
+    return dup_or_raise(L, c, lua_tostring(L, -1));
 }
 
 /* ---- one parser per row of CBF_CLIENT_OPTIONS (options.h) ---------------------
@@ -172,7 +233,7 @@ static void parse_token(lua_State *L, int value, int from_env, client_setup *s) 
 
 static void parse_qualifier(lua_State *L, int value, int from_env, client_setup *s) {
     (void)from_env;
-    s->c->qualifier = text_copy(L, "qualifier", value);
+    s->c->qualifier = text_copy(L, s->c, "qualifier", value);
 }
 
 static double seconds(lua_State *L, const char *name, int value, double dflt) {
@@ -218,17 +279,17 @@ static void parse_max_request_size(lua_State *L, int value, int from_env, client
 
 static void parse_ca_file(lua_State *L, int value, int from_env, client_setup *s) {
     (void)from_env;
-    s->c->ca_file = text_copy(L, "ca_file", value);
+    s->c->ca_file = text_copy(L, s->c, "ca_file", value);
 }
 
 static void parse_ca_path(lua_State *L, int value, int from_env, client_setup *s) {
     (void)from_env;
-    s->c->ca_path = text_copy(L, "ca_path", value);
+    s->c->ca_path = text_copy(L, s->c, "ca_path", value);
 }
 
 static void parse_proxy(lua_State *L, int value, int from_env, client_setup *s) {
     (void)from_env;
-    s->c->proxy = text_copy(L, "proxy", value);
+    s->c->proxy = text_copy(L, s->c, "proxy", value);
 }
 
 static void parse_resolve(lua_State *L, int value, int from_env, client_setup *s) {
@@ -306,26 +367,33 @@ static void parse_options(lua_State *L, int opts, client_setup *s) {
     }
 }
 
+/* The base URL without trailing slashes, as a copy of its own size. */
+static char *dup_base_url(lua_State *L, cbf_client *c, const char *url) {
+    size_t n = strlen(url);
+    char *copy;
+    check_base_url(L, url);
+    while (n > 0 && url[n - 1] == '/') n--;
+    copy = cbf_realloc(&c->alloc, NULL, 0, n + 1);
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+    memcpy(copy, url, n);
+    copy[n] = '\0';
+    return copy;
+}
+
 /* base_url beats env; an option beats an environment variable. */
 static void settle_base_url(lua_State *L, client_setup *s) {
     cbf_client *c = s->c;
-    size_t n;
-    if (s->url && !s->url_from_env) {
-        check_base_url(L, s->url);
-        c->base_url = dup_or_raise(L, s->url);
-    } else if (s->env && !s->env_from_env) {
-        c->base_url = base_url_from_env(L, s->env, s->intl);
-    } else if (s->url) {
-        check_base_url(L, s->url);
-        c->base_url = dup_or_raise(L, s->url);
-    } else if (s->env) {
-        c->base_url = base_url_from_env(L, s->env, s->intl);
-    } else {
+    if (s->url && !s->url_from_env)
+        c->base_url = dup_base_url(L, c, s->url);
+    else if (s->env && !s->env_from_env)
+        c->base_url = base_url_from_env(L, c, s->env, s->intl);
+    else if (s->url)
+        c->base_url = dup_base_url(L, c, s->url);
+    else if (s->env)
+        c->base_url = base_url_from_env(L, c, s->env, s->intl);
+    else
         cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
                         "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
-    }
-    n = strlen(c->base_url);
-    while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
 }
 
 int cbf_client_new(lua_State *L) {
@@ -340,6 +408,7 @@ int cbf_client_new(lua_State *L) {
     memset(&s, 0, sizeof s);
     s.c = (cbf_client *)cbf_newuserdata(L, sizeof *s.c);
     memset(s.c, 0, sizeof *s.c);
+    s.c->alloc = cbf_alloc_of(L);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
     s.uv = lua_gettop(L);
@@ -354,7 +423,7 @@ int cbf_client_new(lua_State *L) {
 }
 
 const luaL_Reg cbf_client_meta[] = {{"__gc", client_gc},
-                                    {"__close", client_close},
+                                    {"__close", client_close}, /* deferred while a call runs */
                                     {"__tostring", client_tostring},
                                     {NULL, NULL}};
 const luaL_Reg cbf_client_methods[] = {{"close", client_close}, {NULL, NULL}};

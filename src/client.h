@@ -26,8 +26,10 @@ typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_htt
 
 typedef struct {
     CURLM *multi;
+    cbf_alloc alloc;          /* the Lua state's: every allocation of the client */
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
+    size_t transfers_cap; /* entries allocated in `transfers` */
     char *base_url;  /* no trailing slash */
     char *qualifier; /* default X-Qualifier, or NULL */
     char *ca_file;
@@ -42,17 +44,19 @@ typedef struct {
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
+    const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
-/* The client's lifetime, all here: a method starts with check_open (refuses a closed
- * or busy client); a call is counted between call_begin and call_end, so a close()
- * made meanwhile takes effect when the last call ends. */
-cbf_client *cbf_client_check_open(lua_State *L, int idx);
-void cbf_client_call_begin(cbf_client *c);
-void cbf_client_call_end(cbf_client *c);
+/* The client's lifetime, all here. Every method runs its body through guarded: a closed
+ * or busy client is refused before anything starts; the call is counted, so a close()
+ * made meanwhile takes effect when the last call ends; the body runs under lua_pcall,
+ * and the transfers it claimed (claim), the count and the busy flag are given back
+ * however it ends. Then a raise goes on (raise = 1) or becomes `nil, err`. */
+int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise);
+void cbf_client_claim(cbf_client *c, cbf_transfer *t);
 /* functions.new */
 int cbf_client_new(lua_State *L);
 /* The metatable's entries and the lifetime methods (close); module.c assembles them

@@ -19,6 +19,7 @@ static inline void *luaL_testudata(lua_State *L, int idx, const char *tname) {
     }
     return same ? p : NULL;
 }
+
 #endif
 
 #if LUA_VERSION_NUM == 501
@@ -42,7 +43,18 @@ static inline void lua_rotate(lua_State *L, int idx, int n) { /* n > 0 only, as 
 #define cbf_newuserdata(L, size) lua_newuserdatauv((L), (size), 1)
 #define cbf_setuservalue(L, i) lua_setiuservalue((L), (i), 1)
 #define cbf_getuservalue(L, i) ((void)lua_getiuservalue((L), (i), 1))
+
 #endif
+
+
+/* Push t[key] without metamethods, for the table at idx: options and response tables
+ * are read raw, so reading them never runs (or raises from) caller code. */
+static inline int cbf_rawfield(lua_State *L, int idx, const char *key) {
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
+    return lua_type(L, -1);
+}
 
 /* The text of a numeric constant, so messages quote the constant itself. */
 #define CBF_STRINGIFY_(x) #x

@@ -29,6 +29,22 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
     lua_setmetatable(L, -2);
 }
 
+int cbf_error_nil_err(lua_State *L) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+int cbf_error_is(lua_State *L, int idx) {
+    int yes = 0;
+    if (lua_getmetatable(L, idx)) {
+        cbf_error_push_metatable(L);
+        yes = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    return yes;
+}
+
 int cbf_error_raise(lua_State *L, const char *code, const char *message) {
     cbf_error_push(L, code, message, 0, NULL, NULL, 0);
     return lua_error(L);
@@ -40,8 +56,8 @@ const char *cbf_error_describe(lua_State *L, int idx) {
         lua_pushstring(L, lua_tostring(L, idx));
     } else if (luaL_getmetafield(L, idx, "__tostring")) { /* nonzero (found) on 5.1 to 5.4 */
         lua_pushvalue(L, idx);
-        lua_call(L, 1, 1);
-        if (lua_type(L, -1) != LUA_TSTRING) {
+        /* Protected: describing a failure must not raise a new one. */
+        if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
             lua_pushliteral(L, "(an error object whose __tostring gave no string)");
         }

@@ -12,6 +12,10 @@
  * may be NULL. Never includes credentials: callers pass only what is safe to show. */
 void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
                     const char *request_id, const char *body, size_t body_len);
+/* 1 when the value at idx is one of the module's error objects. */
+int cbf_error_is(lua_State *L, int idx);
+/* Push nil under the error on top and return 2: a method's `nil, err`. */
+int cbf_error_nil_err(lua_State *L);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

@@ -21,9 +21,10 @@
 static int ensure_transfers(cbf_client *c, size_t n) {
     cbf_transfer **grown;
     if (c->ntransfers >= n) return 0;
-    grown = realloc(c->transfers, n * sizeof *grown);
+    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
     if (!grown) return -1;
     c->transfers = grown;
+    c->transfers_cap = n;
     while (c->ntransfers < n) {
         cbf_transfer *t = cbf_transfer_new(c);
         if (!t) return -1;
@@ -103,7 +104,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     /* Lua code still runs below (a user codec): a nested call on this client must
      * take another transfer, not this one. */
-    t->active = 1;
+    cbf_client_claim(c, t);
     if (cbf_request_build(L, c, a, token, &t->req)) {
         rc = -1;
     } else {
@@ -120,6 +121,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
         }
     }
     t->active = 0;
+    t->owner = NULL;
     lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
@@ -135,90 +137,71 @@ static void method_args(lua_State *L, cbf_call_args *a) {
     a->opts_is_call = 0;
 }
 
-static int invoke_common(lua_State *L, int raise) {
-    cbf_client *c = cbf_client_check_open(L, 1);
+static int invoke_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     method_args(L, &a);
-    cbf_client_call_begin(c);
-    if (run_one(L, c, &a) == 0) {
-        cbf_client_call_end(c);
-        return 2;
-    }
-    cbf_client_call_end(c);
-    if (raise) return lua_error(L);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    if (run_one(L, c, &a) == 0) return 2;
+    return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return invoke_common(L, 1); }
-static int client_try_invoke(lua_State *L) { return invoke_common(L, 0); }
+static int client_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
-/* Build the request table for the call in `a`: returns 1 with it pushed, or 2 with
- * `nil, err` pushed. */
+/* Build the request table for the call in `a` (under the guard, which takes the
+ * transfer back): returns 1 with it pushed, or 2 with `nil, err` pushed. */
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
-    int rc;
-    cbf_client_call_begin(c);
-    rc = call_token(L, c, a->uv);
-    if (rc == 0) {
-        int token = lua_gettop(L);
-        t = idle_transfer(c);
-        if (!t) {
-            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-            rc = -1;
-        } else {
-            t->active = 1;
-            rc = cbf_request_build(L, c, a, token, &t->req);
-            if (rc == 0) {
-                cbf_request_push(L, &t->req);
-                /* so a transport can stop reading a body early (the ngx transport does) */
-                lua_pushinteger(L, (lua_Integer)c->max_response_size);
-                lua_setfield(L, -2, "max_response_size");
-            }
-            t->active = 0;
-        }
+    int token;
+    if (call_token(L, c, a->uv)) return cbf_error_nil_err(L);
+    token = lua_gettop(L);
+    t = idle_transfer(c);
+    if (!t) {
+        cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
+        return cbf_error_nil_err(L);
     }
-    cbf_client_call_end(c);
-    if (rc == 0) return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    cbf_client_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req)) return cbf_error_nil_err(L);
+    cbf_request_push(L, &t->req);
+    /* so a transport can stop reading a body early (the ngx transport does) */
+    lua_pushinteger(L, (lua_Integer)c->max_response_size);
+    lua_setfield(L, -2, "max_response_size");
+    return 1;
 }
 
-/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
- * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L, 1);
+static int prepare_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
     method_args(L, &a);
     return prepare_args(L, c, &a);
 }
 
+/* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
+ * a transport gets; it carries the credential, so it is the caller's to guard. */
+static int client_prepare(lua_State *L) { return cbf_client_guarded(L, prepare_body, 0); }
+
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
-static int client_process(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L, 1);
+static int process_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     cbf_response r;
-    int rc;
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
-    rc = cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r);
-    if (rc == 0) {
-        lua_getfield(L, 2, "elapsed");
+    if (cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r))
+        return cbf_error_nil_err(L);
+    if (lua_istable(L, 2)) {
+        lua_pushliteral(L, "elapsed");
+        lua_rawget(L, 2);
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        cbf_client_call_begin(c);
-        rc = cbf_response_finish(L, 3, &r);
-        cbf_client_call_end(c);
     }
-    if (rc == 0) return 2;
-    lua_pushnil(L);
-    lua_insert(L, -2);
+    if (cbf_response_finish(L, 3, &r)) return cbf_error_nil_err(L);
     return 2;
 }
+
+static int client_process(lua_State *L) { return cbf_client_guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
@@ -253,13 +236,13 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
         return -1;
     }
     a->opts = lua_gettop(L);
-    lua_getfield(L, a->opts, "name");
+    cbf_rawfield(L, a->opts, "name");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 1);
     }
     a->name = lua_gettop(L);
-    lua_getfield(L, a->opts, "payload");
+    cbf_rawfield(L, a->opts, "payload");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_rawgeti(L, a->opts, 2);
@@ -299,11 +282,10 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     t->call = (int)i;
-    t->active = 1;
+    cbf_client_claim(c, t);
     return 1;
 }
 
-/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers. */
 static int all_through_curl(lua_State *L) {
     cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
@@ -327,22 +309,11 @@ static int all_through_curl(lua_State *L) {
     return 0;
 }
 
-static void detach_all(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++) {
-        cbf_transfer *t = c->transfers[k];
-        if (t->active) cbf_transfer_detach(c, t);
-        t->active = 0;
-        cbf_transfer_clear(t);
-    }
-}
-
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
     if (cbf_options_check(L, ALL_OPTS, cbf_batch_options, "invoke_all", 0)) lua_error(L);
     if (lua_isnil(L, ALL_OPTS)) return conc;
-    lua_pushliteral(L, "concurrency");
-    lua_rawget(L, ALL_OPTS);
+    cbf_rawfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
             lua_tointeger(L, -1) > CBF_MAX_CONCURRENCY) {
@@ -355,10 +326,9 @@ static lua_Integer concurrency_option(lua_State *L) {
     return conc;
 }
 
-static int client_invoke_all(lua_State *L) {
-    cbf_client *c = cbf_client_check_open(L, 1);
+static int invoke_all_body(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
     lua_Integer n, conc;
-    int status;
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -377,23 +347,20 @@ static int client_invoke_all(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    cbf_client_call_begin(c);
+    /* A raise inside is the guard's to clean up: it detaches the transfers. */
     c->running = 1;
-    status = lua_pcall(L, ALL_TOP, 0, 0);
+    lua_call(L, ALL_TOP, 0);
     c->running = 0;
-    if (status != 0) detach_all(c);
-    cbf_client_call_end(c);
-    if (status != 0) return lua_error(L);
     lua_settop(L, ALL_RESULTS);
     return 1;
 }
 
+static int client_invoke_all(lua_State *L) { return cbf_client_guarded(L, invoke_all_body, 1); }
+
 /* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
 
-/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
-int cbf_invoke_plan_all(lua_State *L) {
+static int plan_all_body(lua_State *L) {
     lua_Integer conc;
-    cbf_client_check_open(L, 1);
     lua_settop(L, 3);
     if (!lua_istable(L, ALL_CALLS))
         return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all expects a list of calls");
@@ -403,8 +370,10 @@ int cbf_invoke_plan_all(lua_State *L) {
     return 2;
 }
 
-/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
-int cbf_invoke_prepare_call(lua_State *L) {
+/* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
+int cbf_invoke_plan_all(lua_State *L) { return cbf_client_guarded(L, plan_all_body, 1); }
+
+static int prepare_call_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, ALL_CLIENT);
     cbf_call_args a;
     lua_Integer i = luaL_checkinteger(L, 3);
@@ -422,6 +391,9 @@ int cbf_invoke_prepare_call(lua_State *L) {
     }
     return prepare_args(L, c, &a);
 }
+
+/* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
+int cbf_invoke_prepare_call(lua_State *L) { return cbf_client_guarded(L, prepare_call_body, 0); }
 
 const luaL_Reg cbf_invoke_methods[] = {{"invoke", client_invoke},
                                        {"try_invoke", client_try_invoke},

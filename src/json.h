@@ -24,6 +24,9 @@ int cbf_json_encode(lua_State *L, int idx, const char *root, cbf_buffer *out,
 int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err);
 /* Push the metatable that marks a table as a JSON array (one per state). */
 void cbf_json_push_array_mt(lua_State *L);
+/* codec[method](value) for the user's codec table at `codec`, the lookup included,
+ * under lua_pcall: pushes the result (returns 0) or the error value (nonzero). */
+int cbf_json_user_call(lua_State *L, int codec, const char *method, int value);
 /* Push the table exposed as functions.json: { encode = ..., decode = ... }. */
 void cbf_json_push_module(lua_State *L);
 

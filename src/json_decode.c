@@ -8,8 +8,8 @@
  *   integers, -9223372036854775808 included; larger ones become floats (the
  *   nearest double), as do all other numbers (correctly rounded: exact
  *   arithmetic when the digits allow it, else strtod with the C locale's
- *   decimal point swapped in). Beyond the double range they become +-inf,
- *   as with strtod; encode refuses those.
+ *   decimal point swapped in). Beyond the double range they are an error
+ *   (strtod would give +-inf, which encode refuses).
  * - Strings are validated as UTF-8; \u escapes (surrogate pairs too, and
  *   \u0000) are decoded; plain runs are pushed straight from the input.
  * - null is the NULL light userdata (functions.null, == cjson.null); an empty
@@ -22,6 +22,7 @@
 
 #include <float.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,8 @@ static int parse_string(decoder *d) {
 /* Correctly rounded double of the number text [s, e) by strtod, which wants
  * the C locale's decimal point. */
 static int parse_float_slow(decoder *d, const unsigned char *s, const unsigned char *e) {
+    const unsigned char *start = s;
+    double v;
     const char *dp = localeconv()->decimal_point;
     size_t dplen = dp && *dp ? strlen(dp) : 1, n = (size_t)(e - s);
     char *buf = (char *)scratch(d, n + dplen + 1), *o = buf;
@@ -337,7 +340,11 @@ static int parse_float_slow(decoder *d, const unsigned char *s, const unsigned c
         }
     }
     *o = '\0';
-    lua_pushnumber(d->L, (lua_Number)strtod(buf, NULL));
+    v = strtod(buf, NULL);
+    /* Beyond the double range strtod gives inf, which encode refuses: an error here,
+     * so that decode then encode never fails on a value decode made. */
+    if (v == HUGE_VAL || v == -HUGE_VAL) return fail_at(d, "number out of double range", start);
+    lua_pushnumber(d->L, (lua_Number)v);
     return 0;
 }
 

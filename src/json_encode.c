@@ -47,7 +47,8 @@ typedef struct {
     cbf_buffer *out;
     cbf_json_error *err;
     const char *root;
-    enc_frame *frames; /* `inline_frames`, or malloc'd past INLINE_FRAMES */
+    enc_frame *frames; /* `inline_frames`, or a userdata in slot `anchor` past them */
+    int anchor;        /* stack slot below the value: owns the frames if they grow */
     int depth;         /* frames in use */
     int cap;
     int array_mt_known;
@@ -396,8 +397,10 @@ static int fail_deep(encoder *e, const void *self) {
 static enc_frame *push_frame(encoder *e, int idx, const void *table) {
     enc_frame *f;
     if (e->depth == e->cap) { /* only once: then room for the whole limit */
-        enc_frame *all = (enc_frame *)malloc(sizeof *all * CBF_JSON_MAX_DEPTH);
-        if (!all) return NULL;
+        /* A userdata: Lua's allocator counts it, and a raise cannot leak it. Made at
+         * the top and moved down into the reserved slot, so no index above changes. */
+        enc_frame *all = (enc_frame *)lua_newuserdata(e->L, sizeof *all * CBF_JSON_MAX_DEPTH);
+        lua_replace(e->L, e->anchor);
         memcpy(all, e->frames, sizeof *all * (size_t)e->depth);
         e->frames = all;
         e->cap = CBF_JSON_MAX_DEPTH;
@@ -449,7 +452,6 @@ static int open_table(encoder *e, int idx) {
         lua_pop(L, 1);
     }
     f = push_frame(e, idx, self);
-    if (!f) return fail_oom(e);
 
     if (marked) {
         n = (lua_Integer)lua_rawlen(L, idx);
@@ -586,9 +588,10 @@ int cbf_json_encode(lua_State *L, int idx, const char *root, cbf_buffer *out,
         strcpy(err->message, "Lua stack exhausted");
         return -1;
     }
+    lua_pushnil(L); /* the anchor slot */
+    e.anchor = top + 1;
     lua_pushvalue(L, idx); /* at the top, so that children go right above it */
-    rc = encode_value(&e, top + 1);
-    if (e.frames != e.inline_frames) free(e.frames);
+    rc = encode_value(&e, top + 2);
     lua_settop(L, top);
     if (rc != 0) return -1;
     if (out->data) out->data[out->len] = '\0';

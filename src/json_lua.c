@@ -14,14 +14,33 @@
 #define ENCODER_MT_NAME "cloudbase.functions.json_encoder"
 
 
-/* The encode output buffer, one per json table, freed by __gc. Encoding calls
- * no Lua code, so the buffer cannot be reentered while in use; `busy` guards
- * the theory anyway. A raise after the encode leaks nothing: the userdata
- * owns the memory. */
+/* The encode output buffer, one per json table, freed by __gc. Encoding calls no
+ * Lua code but a finaliser may run (and encode) during an allocation: `busy` sends
+ * such a nested encode to a box of its own. A raise leaks nothing: the userdata owns
+ * the memory, and the encode runs under pcall so `busy` is always reset. */
 typedef struct {
     cbf_buffer buf;
     int busy;
 } encoder_box;
+
+static int user_call(lua_State *L) { /* codec, method, value */
+    lua_pushvalue(L, 2);
+    lua_gettable(L, 1);
+    lua_pushvalue(L, 3);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+int cbf_json_user_call(lua_State *L, int codec, const char *method, int value) {
+    int top = lua_gettop(L);
+    if (codec < 0) codec = top + codec + 1;
+    if (value < 0) value = top + value + 1;
+    lua_pushcfunction(L, user_call);
+    lua_pushvalue(L, codec);
+    lua_pushstring(L, method);
+    lua_pushvalue(L, value);
+    return lua_pcall(L, 3, 1, 0);
+}
 
 static int encoder_gc(lua_State *L) {
     encoder_box *box = (encoder_box *)lua_touserdata(L, 1);
@@ -31,7 +50,7 @@ static int encoder_gc(lua_State *L) {
 
 static encoder_box *new_encoder_box(lua_State *L) {
     encoder_box *box = (encoder_box *)cbf_newuserdata(L, sizeof *box);
-    cbf_buffer_init(&box->buf);
+    cbf_buffer_init(&box->buf, cbf_alloc_of(L));
     box->busy = 0;
     if (luaL_newmetatable(L, ENCODER_MT_NAME)) {
         lua_pushcfunction(L, encoder_gc);
@@ -41,24 +60,33 @@ static encoder_box *new_encoder_box(lua_State *L) {
     return box;
 }
 
+/* Encode value 2 into the box at 1 (a light userdata) and push the text. */
+static int encode_protected(lua_State *L) {
+    encoder_box *box = (encoder_box *)lua_touserdata(L, 1);
+    cbf_json_error err;
+    if (cbf_json_encode(L, 2, "value", &box->buf, &err) != 0)
+        return cbf_error_raise(L, CBF_E_ENCODE_ERROR, err.message);
+    lua_pushlstring(L, box->buf.data ? box->buf.data : "", box->buf.len);
+    return 1;
+}
+
 static int json_encode(lua_State *L) {
     encoder_box *box = (encoder_box *)lua_touserdata(L, lua_upvalueindex(1));
-    cbf_json_error err;
-    int rc;
+    int status;
     luaL_checkany(L, 1);
     lua_settop(L, 1);
     if (box->busy) box = new_encoder_box(L); /* at index 2, collected later */
     box->busy = 1;
     box->buf.len = 0;
-    rc = cbf_json_encode(L, 1, "value", &box->buf, &err);
+    /* Under pcall, so that whatever raises (an encode error, a memory error) the box
+     * is free again for the next encode. */
+    lua_pushcfunction(L, encode_protected);
+    lua_pushlightuserdata(L, box);
+    lua_pushvalue(L, 1);
+    status = lua_pcall(L, 2, 1, 0);
     box->busy = 0;
-    if (rc != 0) {
-        cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
-        return cbf_error_raise(L, CBF_E_ENCODE_ERROR, err.message);
-    }
-    lua_pushlstring(L, box->buf.data ? box->buf.data : "", box->buf.len);
     cbf_buffer_reset(&box->buf, CBF_BUFFER_KEEP);
-    return 1;
+    return status == 0 ? 1 : lua_error(L);
 }
 
 static int json_decode(lua_State *L) {

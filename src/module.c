@@ -19,12 +19,7 @@ static CURLcode curl_init_result = CURLE_OK;
 static void init_curl(void) { curl_init_result = curl_global_init(CURL_GLOBAL_ALL); }
 
 static int is_error(lua_State *L) {
-    int yes = 0;
-    if (lua_getmetatable(L, 1)) {
-        cbf_error_push_metatable(L);
-        yes = lua_rawequal(L, -1, -2);
-    }
-    lua_pushboolean(L, yes);
+    lua_pushboolean(L, cbf_error_is(L, 1));
     return 1;
 }
 

@@ -23,11 +23,11 @@ static int out_of_memory(lua_State *L) {
     return -1;
 }
 
-void cbf_request_init(cbf_request *req) {
+void cbf_request_init(cbf_request *req, cbf_alloc alloc) {
     memset(req, 0, sizeof *req);
-    cbf_buffer_init(&req->url);
-    cbf_buffer_init(&req->headers);
-    cbf_buffer_init(&req->body);
+    cbf_buffer_init(&req->url, alloc);
+    cbf_buffer_init(&req->headers, alloc);
+    cbf_buffer_init(&req->body, alloc);
 }
 
 void cbf_request_free(cbf_request *req) {
@@ -194,13 +194,9 @@ int cbf_request_token(lua_State *L, int uv) {
 /* Field `key` of the options table (or nil), pushed. Raw: an options table's
  * metamethods never run, so reading options cannot raise. */
 static int opt(lua_State *L, int opts, const char *key) {
-    if (lua_istable(L, opts)) {
-        lua_pushstring(L, key);
-        lua_rawget(L, opts);
-    } else {
-        lua_pushnil(L);
-    }
-    return lua_type(L, -1);
+    if (lua_istable(L, opts)) return cbf_rawfield(L, opts, key);
+    lua_pushnil(L);
+    return LUA_TNIL;
 }
 
 /* A positive number of seconds (its type is checked), or the client default. */
@@ -406,9 +402,7 @@ static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_req
 static int encode_with_user_codec(lua_State *L, int codec, int payload, cbf_buffer *out) {
     size_t len;
     const char *s;
-    lua_getfield(L, codec, "encode");
-    lua_pushvalue(L, payload);
-    if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
+    if (cbf_json_user_call(L, codec, "encode", payload) != 0 || lua_type(L, -1) != LUA_TSTRING) {
         lua_pushfstring(L, "the json codec could not encode the payload: %s",
                         lua_isstring(L, -1) ? lua_tostring(L, -1) : "no string returned");
         cbf_error_push(L, CBF_E_ENCODE_ERROR, lua_tostring(L, -1), 0, NULL, NULL, 0);

@@ -25,7 +25,7 @@ int cbf_request_build(lua_State *L, cbf_client *c, const cbf_call_args *a, int t
  * a copy of it (values as strings; nil for nil) that later changes cannot reach.
  * Returns 0, or -1 with an error pushed. */
 int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy);
-void cbf_request_init(cbf_request *req);
+void cbf_request_init(cbf_request *req, cbf_alloc alloc);
 void cbf_request_free(cbf_request *req);
 
 #endif

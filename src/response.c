@@ -27,10 +27,12 @@ static int is_json_type(const char *mt) {
 static int decode_body(lua_State *L, int uv, const char *body, size_t len) {
     lua_getfield(L, uv, CBF_UV_JSON);
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "decode");
-        lua_remove(L, -2);
+        int rc;
         lua_pushlstring(L, body, len);
-        if (lua_pcall(L, 1, 1, 0) != 0) {
+        rc = cbf_json_user_call(L, -2, "decode", -1);
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        if (rc != 0) {
             if (!lua_isstring(L, -1)) {
                 lua_pop(L, 1);
                 lua_pushliteral(L, "the json codec failed");
@@ -71,6 +73,8 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
     int top = lua_gettop(L);
     if (r->body_len > 0 && decode_body(L, uv, r->body, r->body_len) == 0 &&
         lua_istable(L, -1)) {
+        /* Not raw: a user codec may decode to a proxy table (the CLI's keeps the
+         * text and reads through __index); a raise here is the method guard's. */
         lua_getfield(L, -1, "code");
         if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
             const char *code = lua_tostring(L, -1), *message, *id;

@@ -10,13 +10,15 @@
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
 
 cbf_transfer *cbf_transfer_new(const cbf_client *c) {
-    cbf_transfer *t = calloc(1, sizeof *t);
+    cbf_transfer *t = cbf_realloc(&c->alloc, NULL, 0, sizeof *t);
     if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->alloc = c->alloc;
     t->easy = curl_easy_init();
-    cbf_request_init(&t->req);
-    cbf_buffer_init(&t->sent_headers);
-    cbf_buffer_init(&t->resp_headers);
-    cbf_buffer_init(&t->resp_body);
+    cbf_request_init(&t->req, c->alloc);
+    cbf_buffer_init(&t->sent_headers, c->alloc);
+    cbf_buffer_init(&t->resp_headers, c->alloc);
+    cbf_buffer_init(&t->resp_body, c->alloc);
     if (!t->easy || configure(c, t) != CURLE_OK) {
         cbf_transfer_free(t);
         return NULL;
@@ -32,7 +34,7 @@ void cbf_transfer_free(cbf_transfer *t) {
     cbf_request_free(&t->req);
     cbf_buffer_free(&t->resp_headers);
     cbf_buffer_free(&t->resp_body);
-    free(t);
+    cbf_realloc(&t->alloc, t, sizeof *t, 0);
 }
 
 void cbf_transfer_clear(cbf_transfer *t) {
@@ -342,9 +344,9 @@ void cbf_curl_client_close(cbf_client *c) {
         cbf_transfer_detach(c, c->transfers[i]);
         cbf_transfer_free(c->transfers[i]);
     }
-    free(c->transfers);
+    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
     c->transfers = NULL;
-    c->ntransfers = 0;
+    c->ntransfers = c->transfers_cap = 0;
     if (c->multi) curl_multi_cleanup(c->multi);
     c->multi = NULL;
     curl_slist_free_all(c->resolve);

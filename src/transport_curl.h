@@ -22,7 +22,9 @@ struct cbf_transfer {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int call;   /* index of the call this transfer serves (invoke_all) */
-    int active; /* attached to the multi handle for invoke_all */
+    cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
+    int active; /* in use by a call (attached to the multi handle for invoke_all) */
+    const void *owner; /* the call that claimed it (cbf_client_claim) */
 };
 
 /* A transfer configured with the client's fixed settings; NULL when out of memory. */

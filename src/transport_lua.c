@@ -109,16 +109,16 @@ int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, cons
     char msg[160];
     if (!lua_istable(L, resp))
         return fail(L, base, bad, "a response is a table { status =, headers =, body = }");
-    lua_getfield(L, resp, "status");
+    cbf_rawfield(L, resp, "status");
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 100 || lua_tointeger(L, -1) > 599)
         return fail(L, base, bad, "a response needs an integer status (100-599)");
     r->status = (long)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, resp, "headers");
+    cbf_rawfield(L, resp, "headers");
     if (push_lowercase_headers(L, lua_gettop(L)) != 0)
         return fail(L, base, bad, "response headers must be { name = string or list of strings }");
     lua_remove(L, -2);
-    lua_getfield(L, resp, "body");
+    cbf_rawfield(L, resp, "body");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushliteral(L, "");

@@ -6,6 +6,7 @@
 --   server:requests()        -- every request read so far: { { raw =, line =, name = } }
 --   server:count(name)       -- how many requests for scenario `name`
 --   server:stop()
+--   hostile.for_describe(function(s) server = s end) -- start in lazy_setup, stop after
 --
 -- The server runs with HOSTILE_LUA (default lua5.4, which has luasocket here) and exits
 -- on its own after max_seconds, so a crashed spec run cannot leave it behind.
@@ -98,6 +99,21 @@ function M.start(opts)
   local why = read_file(dir .. "/stderr") or ""
   server:stop()
   error("hostile server did not start: " .. why)
+end
+
+-- Start one server for the enclosing describe block and stop it after; `set` gets it.
+function M.for_describe(set)
+  local busted = require "busted"
+  local server
+  busted.lazy_setup(function()
+    server = M.start()
+    set(server)
+  end)
+  busted.lazy_teardown(function()
+    if server then
+      server:stop()
+    end
+  end)
 end
 
 return M
