@@ -59,6 +59,23 @@ describe("injection audit", function()
     end
   end)
 
+  it("refuses control bytes in every string option of new", function()
+    for _, v in ipairs(BAD_VALUES) do
+      for _, opts in ipairs {
+        { base_url = server.url .. "/p" .. v },
+        { base_url = server.url, proxy = "http://127.0.0.1:1" .. v },
+        { base_url = server.url, ca_file = "/etc/ssl/x" .. v },
+        { base_url = server.url, ca_path = "/etc/ssl" .. v },
+        { base_url = server.url, resolve = { "h:1:127.0.0.1" .. v } },
+        { env = "env" .. v },
+      } do
+        local ok, err = pcall(functions.new, opts)
+        assert.is_false(ok)
+        assert.equal("INVALID_ARGUMENT", err.code)
+      end
+    end
+  end)
+
   it("refuses a method that is not an HTTP token, NUL included", function()
     for _, m in ipairs(BAD_TOKENS) do
       refused("INVALID_ARGUMENT", "record", nil, { webfn = true, method = m })
