@@ -1,31 +1,14 @@
 -- Shared pieces of the benchmark: the payload every contender sends, clocks,
 -- RSS, deep equality and the generated documents of the codec benchmark.
-local socket = require "socket"
+local common = require "common"
 
 local M = {}
 
--- Wall clock (gettimeofday through luasocket) for anything that waits on I/O.
-M.now = socket.gettime
--- Process CPU time for the codec loops: on a shared machine it is not inflated
--- by the time another process holds our core.
-M.cpu = os.clock
-
--- The one payload: what a game server tick might send. No integral floats, no
--- "/" and no non-ASCII, so lua-cjson and the module encode it to the same
--- number of bytes (only the key order may differ).
-function M.payload()
-  return {
-    player = "p-000123",
-    session = "3f9c2a7e-51d4-4b8e-9a61-0c7d2e8f4b13",
-    tick = 48213,
-    action = "move",
-    speed = 1.5,
-    pos = { x = 12, y = -7, z = 3 },
-    inventory = { 101, 102, 205, 311, 412, 518 },
-    flags = { sprint = true, crouch = false },
-    note = "hello world",
-  }
-end
+M.now = common.now
+M.cpu = common.cpu
+M.payload = common.payload
+M.emit = common.emit
+M.equal = common.equal
 
 function M.rss_kb()
   local f = assert(io.open("/proc/self/status", "r"))
@@ -36,26 +19,6 @@ function M.rss_kb()
   end
   f:close()
   return tonumber(kb)
-end
-
--- Deep equality of decoded JSON values. Metatables are ignored (the module
--- marks arrays with one, lua-cjson does not). With `exact`, an integer must
--- come back as an integer and a float as a float.
-function M.equal(a, b, exact)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return false end
-  if ta == "number" then
-    if exact and math.type(a) ~= math.type(b) then return false end
-    return a == b
-  end
-  if ta ~= "table" then return a == b end
-  for k, v in pairs(a) do
-    if not M.equal(v, rawget(b, k), exact) then return false end
-  end
-  for k in pairs(b) do
-    if rawget(a, k) == nil then return false end
-  end
-  return true
 end
 
 -- A small deterministic PRNG (LCG), so every run and both codecs see exactly
@@ -164,12 +127,6 @@ function M.escape_non_ascii(text)
     cp = cp - 0x10000
     return string.format("\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF))
   end))
-end
-
--- key=value output read by bench/report.lua.
-function M.emit(key, value)
-  io.stdout:write(key, "=", tostring(value), "\n")
-  io.stdout:flush()
 end
 
 return M

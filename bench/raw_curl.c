@@ -1,16 +1,26 @@
-/* The practical ceiling for sequential calls: one reused libcurl easy handle
- * doing N POSTs of the same body to the same URL, making the same request the
+/* The practical ceiling: libcurl driven directly, making the same request the
  * module makes (its headers, as of 0.1.0, and Accept-Encoding through
- * CURLOPT_ACCEPT_ENCODING, which also sets up libcurl's content decoding). No JSON work at all: the body is sent as read from a file and
- * the answer is only checked (status 200, a non-empty body; the gateway's echo
- * re-encodes the JSON, so its bytes need not be ours).
+ * CURLOPT_ACCEPT_ENCODING, which also sets up libcurl's content decoding). No JSON
+ * work at all: the body is sent as read from a file and the answer is only checked
+ * (status 200, a non-empty body; the gateway's echo re-encodes the JSON, so its
+ * bytes need not be ours).
  *
- *   raw_curl rate URL BODYFILE TOKEN SECONDS MAXCALLS
- *       calls until SECONDS have passed or MAXCALLS were made (whichever is
- *       first), then prints calls=N, seconds=S and rate=R, one a line.
- *   raw_curl rss URL BODYFILE TOKEN N1 N2
+ *   raw_curl rate URL BODYFILE TOKEN SECONDS MAXCALLS [OPTIONS]
+ *       one reused easy handle: a first call (connects; its wall time is printed as
+ *       first_seconds), then calls until SECONDS have passed or MAXCALLS were made,
+ *       then prints calls, seconds, rate, cpu_us (process user+sys CPU per timed
+ *       call) and response_bytes, one key=value a line.
+ *   raw_curl rss URL BODYFILE TOKEN N1 N2 [OPTIONS]
  *       makes N1 calls, prints "rss_kb_1=...", goes on to N2 calls in all,
  *       prints "rss_kb_2=...".
+ *   raw_curl fanout URL BODYFILE TOKEN COUNT CONCURRENCY [OPTIONS]
+ *       COUNT calls through one multi handle, at most CONCURRENCY at once, twice:
+ *       on a new multi handle (cold_seconds: connections opened inside) and again
+ *       on the same one (warm_seconds, cpu_us of the warm batch).
+ *
+ * OPTIONS (key=value): ca=FILE (CA bundle, for the gateway's throw-away CA),
+ * resolve=HOST:PORT:ADDRESS, http=1.1|2 (2: HTTP/2 over TLS by ALPN, waiting for
+ * the first connection to multiplex on it, as the module does; default 1.1).
  *
  * Exit status 0 on success, 1 on a failed call or bad arguments. */
 #define _POSIX_C_SOURCE 200809L
@@ -19,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -47,6 +58,13 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static long rss_kb(void) {
@@ -88,24 +106,6 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-/* One call; returns 0 when the answer is 200 with a non-empty body. */
-static int call(CURL *h, sink *s) {
-    long status = 0;
-    s->len = 0;
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "raw_curl: %s\n", curl_easy_strerror(rc));
-        return -1;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200 || s->len == 0) {
-        fprintf(stderr, "raw_curl: unexpected answer: status %ld, %zu bytes\n", status,
-                s->len);
-        return -1;
-    }
-    return 0;
-}
-
 static long parse_long(const char *s) {
     char *end;
     errno = 0;
@@ -114,83 +114,198 @@ static long parse_long(const char *s) {
     return v;
 }
 
+typedef struct {
+    const char *url, *token, *ca, *resolve;
+    int http2;
+    char *body;
+    size_t body_len;
+    struct curl_slist *headers, *resolve_list;
+} setup;
+
+/* Everything the module sets for a call that matters on the wire. */
+static void configure(CURL *h, const setup *st, sink *s) {
+    curl_easy_setopt(h, CURLOPT_URL, st->url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, st->headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, st->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st->body_len);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     st->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+    if (st->http2) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    if (st->ca) curl_easy_setopt(h, CURLOPT_CAINFO, st->ca);
+    if (st->resolve_list) curl_easy_setopt(h, CURLOPT_RESOLVE, st->resolve_list);
+}
+
+static int check(CURL *h, CURLcode rc, const sink *s) {
+    long status = 0;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "raw_curl: %s\n", curl_easy_strerror(rc));
+        return -1;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 || s->len == 0) {
+        fprintf(stderr, "raw_curl: unexpected answer: status %ld, %zu bytes\n", status, s->len);
+        return -1;
+    }
+    return 0;
+}
+
+/* One call; returns 0 when the answer is 200 with a non-empty body. */
+static int call(CURL *h, sink *s) {
+    s->len = 0;
+    return check(h, curl_easy_perform(h), s);
+}
+
+/* `count` calls on `multi`, at most `conc` at once; one easy handle per slot,
+ * reused for its next call. Returns 0 when every call answered 200. */
+static int fanout_batch(CURLM *multi, const setup *st, long count, long conc) {
+    CURL **slot = calloc((size_t)conc, sizeof *slot);
+    sink *sinks = calloc((size_t)conc, sizeof *sinks);
+    long started = 0, done = 0, i;
+    int failed = 0, running = 0;
+    if (!slot || !sinks) {
+        free(slot);
+        free(sinks);
+        return -1;
+    }
+    for (i = 0; i < conc && started < count; i++, started++) {
+        slot[i] = curl_easy_init();
+        configure(slot[i], st, &sinks[i]);
+        curl_multi_add_handle(multi, slot[i]);
+    }
+    while (done < count && !failed) {
+        CURLMsg *msg;
+        int left;
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            CURL *h = msg->easy_handle;
+            sink *s;
+            if (msg->msg != CURLMSG_DONE) continue;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&s);
+            if (check(h, msg->data.result, s) != 0) failed = 1;
+            done++;
+            curl_multi_remove_handle(multi, h);
+            if (started < count && !failed) {
+                s->len = 0;
+                curl_multi_add_handle(multi, h);
+                started++;
+            }
+        }
+        if (done < count && !failed) curl_multi_poll(multi, NULL, 0, 1000, NULL);
+    }
+    for (i = 0; i < conc; i++) {
+        if (!slot[i]) continue;
+        curl_multi_remove_handle(multi, slot[i]); /* a no-op when already removed */
+        curl_easy_cleanup(slot[i]);
+        free(sinks[i].data);
+    }
+    free(slot);
+    free(sinks);
+    return failed ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 7) {
+    if (argc < 7) {
         fprintf(stderr,
-                "usage: raw_curl rate URL BODYFILE TOKEN SECONDS MAXCALLS\n"
-                "       raw_curl rss  URL BODYFILE TOKEN N1 N2\n");
+                "usage: raw_curl rate   URL BODYFILE TOKEN SECONDS MAXCALLS [ca=F resolve=H:P:A http=1.1|2]\n"
+                "       raw_curl rss    URL BODYFILE TOKEN N1 N2 [...]\n"
+                "       raw_curl fanout URL BODYFILE TOKEN COUNT CONCURRENCY [...]\n");
         return 1;
     }
-    const char *mode = argv[1], *url = argv[2], *token = argv[4];
+    const char *mode = argv[1];
+    setup st = {argv[2], argv[4], NULL, NULL, 0, NULL, 0, NULL, NULL};
     char *end;
     double seconds = strtod(argv[5], &end); /* "rate": may have a fraction */
     if (*end || !(seconds >= 0)) seconds = -1;
     long a = parse_long(argv[5]), b = parse_long(argv[6]);
+    int i, bad = 0;
     if (strcmp(mode, "rate") == 0) a = seconds < 0 ? -1 : 0;
-    if (a < 0 || b < 0 || (strcmp(mode, "rate") && strcmp(mode, "rss"))) {
+    for (i = 7; i < argc; i++) {
+        if (strncmp(argv[i], "ca=", 3) == 0) st.ca = argv[i] + 3;
+        else if (strncmp(argv[i], "resolve=", 8) == 0) st.resolve = argv[i] + 8;
+        else if (strcmp(argv[i], "http=2") == 0) st.http2 = 1;
+        else if (strcmp(argv[i], "http=1.1") != 0) bad = 1;
+    }
+    if (bad || a < 0 || b < 0 ||
+        (strcmp(mode, "rate") && strcmp(mode, "rss") && strcmp(mode, "fanout")) ||
+        (strcmp(mode, "fanout") == 0 && (a < 1 || b < 1))) {
         fprintf(stderr, "raw_curl: bad arguments\n");
         return 1;
     }
-    size_t body_len = 0;
-    char *body = read_file(argv[3], &body_len);
-    if (!body) {
+    st.body = read_file(argv[3], &st.body_len);
+    if (!st.body) {
         fprintf(stderr, "raw_curl: cannot read %s\n", argv[3]);
         return 1;
     }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *h = curl_easy_init();
     char auth[512];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    struct curl_slist *headers = NULL;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Accept: application/json, text/plain;q=0.9, */*;q=0.8");
-    headers = curl_slist_append(headers, "User-Agent: lua-cloudbase-functions/0.1.0");
-    headers = curl_slist_append(headers, auth);
-    headers = curl_slist_append(headers, "Expect:");
-    sink s = {NULL, 0, 0};
-
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", st.token);
+    st.headers = curl_slist_append(st.headers, "Content-Type: application/json");
+    st.headers = curl_slist_append(st.headers, "Accept: application/json, text/plain;q=0.9, */*;q=0.8");
+    st.headers = curl_slist_append(st.headers, "User-Agent: lua-cloudbase-functions/0.1.0");
+    st.headers = curl_slist_append(st.headers, auth);
+    st.headers = curl_slist_append(st.headers, "Expect:");
+    if (st.resolve) st.resolve_list = curl_slist_append(NULL, st.resolve);
 
     int failed = 0;
-    if (call(h, &s) != 0) { /* warm-up: connects */
-        failed = 1;
-    } else if (strcmp(mode, "rate") == 0) {
-        double limit = seconds, t0 = now(), elapsed = 0;
-        long n = 0;
-        while (n < b) {
-            if (call(h, &s) != 0) {
-                failed = 1;
-                break;
-            }
-            n++;
-            if ((n & 15) == 0 && (elapsed = now() - t0) >= limit) break;
-        }
-        elapsed = now() - t0;
+    if (strcmp(mode, "fanout") == 0) {
+        CURLM *multi = curl_multi_init();
+        double t0 = now(), t1, c1;
+        curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+        failed = fanout_batch(multi, &st, a, b) != 0;
+        t1 = now();
+        c1 = cpu_seconds();
+        if (!failed) failed = fanout_batch(multi, &st, a, b) != 0;
         if (!failed)
-            printf("calls=%ld\nseconds=%.6f\nrate=%.1f\n", n, elapsed,
-                   elapsed > 0 ? (double)n / elapsed : 0.0);
+            printf("cold_seconds=%.6f\nwarm_seconds=%.6f\ncpu_us=%.1f\n", t1 - t0, now() - t1,
+                   (cpu_seconds() - c1) * 1e6 / (double)a);
+        curl_multi_cleanup(multi);
     } else {
-        long n = 1; /* the warm-up call counts */
-        for (; n < a && !failed; n++) failed = call(h, &s) != 0;
-        if (!failed) printf("rss_kb_1=%ld\n", rss_kb());
-        for (; n < b && !failed; n++) failed = call(h, &s) != 0;
-        if (!failed) printf("rss_kb_2=%ld\n", rss_kb());
+        CURL *h = curl_easy_init();
+        sink s = {NULL, 0, 0};
+        double t0 = now(), first;
+        configure(h, &st, &s);
+        failed = call(h, &s) != 0; /* the first call connects */
+        first = now() - t0;
+        if (!failed && strcmp(mode, "rate") == 0) {
+            double limit = seconds, elapsed = 0, c0 = cpu_seconds();
+            long n = 0;
+            t0 = now();
+            while (n < b) {
+                if (call(h, &s) != 0) {
+                    failed = 1;
+                    break;
+                }
+                n++;
+                if ((elapsed = now() - t0) >= limit) break;
+            }
+            elapsed = now() - t0;
+            if (!failed)
+                printf("calls=%ld\nseconds=%.6f\nrate=%.1f\nfirst_seconds=%.6f\ncpu_us=%.1f\n"
+                       "response_bytes=%zu\n",
+                       n, elapsed, elapsed > 0 ? (double)n / elapsed : 0.0, first,
+                       n ? (cpu_seconds() - c0) * 1e6 / (double)n : 0.0, s.len);
+        } else if (!failed) {
+            long n = 1; /* the first call counts */
+            for (; n < a && !failed; n++) failed = call(h, &s) != 0;
+            if (!failed) printf("rss_kb_1=%ld\n", rss_kb());
+            for (; n < b && !failed; n++) failed = call(h, &s) != 0;
+            if (!failed) printf("rss_kb_2=%ld\n", rss_kb());
+        }
+        curl_easy_cleanup(h);
+        free(s.data);
     }
 
-    curl_easy_cleanup(h);
-    curl_slist_free_all(headers);
+    curl_slist_free_all(st.headers);
+    curl_slist_free_all(st.resolve_list);
     curl_global_cleanup();
-    free(s.data);
-    free(body);
+    free(st.body);
     return failed;
 }

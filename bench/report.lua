@@ -49,23 +49,8 @@ local WRK_SECONDS = 2   -- per wrk sample
 local started = os.time()
 local clock0 = require("socket").gettime()
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local text = p:read("a")
-  local ok, _, code = p:close()
-  if env("BENCH_DEBUG") then io.stderr:write("$ ", cmd, "\n", text) end
-  return text, ok, code
-end
-
-local function parse_kv(text)
-  local t = {}
-  for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
-    if t[k] == nil then t[k] = tonumber(v) or v end
-  end
-  return t
-end
+local common = require "common"
+local q, sh, parse_kv = common.quote, common.sh, common.parse_kv
 
 local function progress(msg)
   io.stderr:write(string.format("[bench %5.1fs] %s\n", require("socket").gettime() - clock0, msg))
@@ -164,6 +149,9 @@ local sleep = worker("sleep-module", { count = 200, concurrency = 200, ms = 100,
 add("sleep_cold", sleep, "cold_seconds")
 add("sleep_warm", sleep, "warm_seconds")
 
+progress("frame loop: 60 fps, a 200 ms call every 0.5 s (bench/frame_loop.lua)")
+local frame = parse_kv(sh(pinned("lua5.4 bench/frame_loop.lua") .. " " .. q(url) .. " " .. q(token) .. " 2"))
+
 client_cpu = nil
 progress("codec")
 local codec = worker("codec", { repeats = 5, min_seconds = 0.25 })
@@ -258,6 +246,20 @@ row("200 × sleep(100 ms), concurrency 200, new client", best("sleep_cold", true
   0.1, fmt_s, { op = "<", value = 0.5, on = "ours", text = "0.5 s" }, err("sleep_cold"))
 row("200 × sleep(100 ms), concurrency 200, reused client", best("sleep_warm", true), "ideal",
   0.1, fmt_s, { op = "<", value = 0.5, on = "ours", text = "0.5 s" }, err("sleep_warm"))
+-- Frame loop (issue 9): the non-blocking loop against the same loop with no calls and
+-- with the blocking invoke; best of 2 runs of 3 s (180 frames) each.
+local function fmt_ms(v) return v and string.format("%.1f ms", v) or "n/a" end
+local function fmt_frames(v) return v and string.format("%d of 180", v) or "n/a" end
+row("frame loop 60 fps, 200 ms call every 0.5 s: worst frame, start + poll(0)", frame.nonblocking_worst_ms,
+  "blocking invoke", frame.blocking_worst_ms, fmt_ms, { op = "<", value = 0.25, text = "0.25×" },
+  frame.nonblocking_error)
+row("frame loop 60 fps, 200 ms call every 0.5 s: frames lost, start + poll(0)", frame.nonblocking_lost,
+  "blocking invoke", frame.blocking_lost, fmt_frames, { op = "<", value = 3, on = "ours", text = "3 frames" },
+  frame.nonblocking_error, true)
+row("frame loop 60 fps, no calls (the machine's own jitter): worst frame", frame.idle_worst_ms,
+  "start + poll(0)", frame.nonblocking_worst_ms, fmt_ms, nil, frame.idle_error, true)
+row("frame loop 60 fps, no calls (the machine's own jitter): frames lost", frame.idle_lost,
+  "start + poll(0)", frame.nonblocking_lost, fmt_frames, nil, frame.idle_error, true)
 
 local exact = codec.exact_docs and (codec.exact_docs == "yes" and codec.exact_bigints == "yes")
 local kinds = {
@@ -409,13 +411,14 @@ w("# Benchmark results")
 w()
 w("Written by `make bench` (`bench/run`); every figure below comes from one run, and each")
 w("ratio compares two figures measured in that same run. See `bench/README.md` for the")
-w("method and for what bounds the targets that are missed.")
+w("method and for what bounds the targets that are missed. The loopback part comes first;")
+w("the network part (TLS through the latency proxy, `BENCH=net`) is the last section.")
 w()
 w("## Machine")
 w()
 for _, m in ipairs(machine) do w(string.format("- %s: `%s`", m[1], m[2])) end
 w()
-w("## Results")
+w("## Results (loopback)")
 w()
 w(md_table())
 w()
@@ -428,7 +431,7 @@ w()
 w(string.format("- Payload: the same %d-byte JSON object for every contender (curl and wrk send the",
   payload.bytes))
 w("  module's encoding of it; lua-cjson's encoding has the same length). Echo answers the same JSON.")
-w(string.format("- Network figures: best of %d rounds; in each round the contenders run one after another",
+w(string.format("- Loopback network figures: best of %d rounds; in each round the contenders run one after another",
   repeats))
 w(string.format("  (interleaved), each in a fresh process with its own warm-up: %.1f s per sequential",
   SEQ_SECONDS))
@@ -465,6 +468,11 @@ w("## Samples")
 w()
 w(samples_text())
 w()
+-- Keep the network section bench/net.lua wrote (BENCH=net updates only that one).
+local prev = io.open(out_file, "r")
+local net_section = prev and prev:read("a"):match("<!%-%- network: begin.-<!%-%- network: end %-%->")
+if prev then prev:close() end
+if net_section then w(net_section) w() end
 local f = assert(io.open(out_file, "w"))
 f:write(table.concat(md, "\n"))
 f:close()

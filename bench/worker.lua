@@ -2,18 +2,13 @@
 --   lua5.4 bench/worker.lua MODE key=value...
 -- Prints key=value lines; "error=..." when the measurement could not be made.
 package.path = "./bench/?.lua;" .. package.path
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = "./build/5.4/?.so;" .. package.cpath -- make's default build
 
 local lib = require "lib"
 local emit, now = lib.emit, lib.now
 
 local mode = arg[1]
-local opt = {}
-for i = 2, #arg do
-  local k, v = arg[i]:match("^([%w_]+)=(.*)$")
-  if not k then error("bad argument " .. arg[i]) end
-  opt[k] = v
-end
+local opt = require("common").options(arg, 2)
 local function num(k, default)
   local v = tonumber(opt[k])
   if v == nil then v = default end
@@ -134,17 +129,7 @@ local function echo_list(count)
   return list
 end
 
-local function count_failures(results, count)
-  local failed, first = 0, nil
-  for i = 1, count do
-    local r = results[i]
-    if not (r and r.ok) then
-      failed = failed + 1
-      first = first or (r and tostring(r.error and (r.error.message or r.error)) or "missing result")
-    end
-  end
-  return failed, first
-end
+local count_failures = require("common").count_failures
 
 -- invoke_all batches of `batch` echo calls at `concurrency`, until `seconds`.
 function modes.all_module()
@@ -366,12 +351,4 @@ function modes.codec()
   emit("noise_b", bytes / 1e6 / b)
 end
 
-local fn = modes[(mode or ""):gsub("-", "_")]
-if not fn then
-  io.stderr:write("usage: lua5.4 bench/worker.lua MODE key=value...\n")
-  os.exit(2)
-end
-local ok, err = pcall(fn)
-if not ok then
-  emit("error", (tostring(type(err) == "table" and (err.message or err.code) or err):gsub("\n", " ")))
-end
+require("common").dispatch(modes, mode, "usage: lua5.4 bench/worker.lua MODE key=value...")

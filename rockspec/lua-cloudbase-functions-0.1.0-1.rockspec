@@ -7,7 +7,7 @@ source = {
    tag = "v0.1.0",
 }
 description = {
-   summary = "Invoke Tencent CloudBase cloud functions from Lua 5.4",
+   summary = "Invoke Tencent CloudBase cloud functions from Lua 5.1-5.4 and LuaJIT",
    detailed = [[
 A C module over libcurl: a Lua table goes in as the JSON body of
 POST /v1/functions/:name, the function's result comes back as a Lua value,
@@ -31,10 +31,12 @@ build = {
    modules = {
       ["cloudbase.functions"] = {
          sources = {
-            "src/buffer.c", "src/client.c", "src/error.c", "src/info.c", "src/invoke.c",
-            "src/json_decode.c", "src/json_encode.c", "src/json_lua.c", "src/json_number.c",
-            "src/lua_methods.c", "src/module.c", "src/options.c", "src/request.c", "src/response.c",
-            "src/transport_curl.c", "src/transport_lua.c", "src/wire.c",
+            "src/auth.c", "src/buffer.c", "src/call.c", "src/client.c", "src/connect.c",
+            "src/error.c", "src/hooks.c", "src/info.c", "src/invoke.c", "src/json_decode.c",
+            "src/json_encode.c", "src/json_int64.c", "src/json_lua.c", "src/json_number.c",
+            "src/loop.c", "src/lua_methods.c", "src/module.c", "src/pool.c", "src/request.c",
+            "src/request_id.c", "src/response.c", "src/retry.c", "src/transport_curl.c",
+            "src/transport_lua.c", "src/wire.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          incdirs = { "src", "$(CURL_INCDIR)" },

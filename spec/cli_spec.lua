@@ -15,9 +15,17 @@ local CLI = ROOT .. "/bin/cloudbase-fn"
 -- one this file runs on.
 local LUA = os.getenv("SPEC_LUA")
   or (rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
--- The default build with Lua 5.4: what the shebang and `make install` use.
-local DEFAULT_BUILD = not os.getenv("SPEC_LUA") and not os.getenv("MODULE_BUILD")
-  and LUA == "lua5.4"
+-- The default build with Lua 5.4 (build/5.4, as make builds it): what the shebang and
+-- `make install` use. Other runs show the two tests that need it as pending.
+local DEFAULT_BUILD = not os.getenv("SPEC_LUA") and LUA == "lua5.4"
+  and (os.getenv("MODULE_BUILD") or "build/5.4"):gsub("/$", "") == "build/5.4"
+local function it_default_build(name, fn)
+  if DEFAULT_BUILD then
+    it(name, fn)
+  else
+    pending(name .. " [the shebang's lua5.4 with build/5.4; this run is " .. LUA .. "]")
+  end
+end
 local API_KEY = "test-api-key"
 
 local write = gateway.write_file
@@ -162,19 +170,13 @@ describe("cloudbase-fn", function()
         end
       end)
 
-    it("runs from the checkout by its shebang, finding build/ next to bin/", function()
-      if not DEFAULT_BUILD then
-        return -- another interpreter or build directory: the default build/ is not this run's
-      end
+    it_default_build("runs from the checkout by its shebang, finding build/5.4 next to bin/", function()
       local out = gateway.run("cd / && env -u LUA_CPATH -u LUA_CPATH_5_4 " .. q(CLI)
         .. " --version 2>&1; echo $?")
       assert.matches("^cloudbase%-fn 0%.1%.0 .*\n0\n$", out)
     end)
 
-    it("make install puts it in $(BINDIR) with the shebang of $(LUA)", function()
-      if not DEFAULT_BUILD then
-        return
-      end
+    it_default_build("make install puts it in $(BINDIR) with the shebang of $(LUA)", function()
       local base = tmpname()
       local dest = base .. ".d"
       local out = gateway.run("make -s -C " .. q(ROOT) .. " install DESTDIR=" .. q(dest)

@@ -6,6 +6,7 @@ local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
 local fixture = require "spec.support.fixture"
+local lv = require "spec.support.lua_version"
 local has = assertions.has
 local assert_error = assertions.assert_error
 local raised = assertions.raised
@@ -102,19 +103,19 @@ describe("cloudbase.functions", function()
     end)
 
     describe("environment variables", function()
-      -- Runs a one-line program in a child lua5.4 with the given environment.
+      -- Runs a one-line program in a child of this run's interpreter (lv.command: make
+      -- asan's is an instrumented host) with the given environment.
       local function child(env, code)
         local parts = { "env" }
         for k, v in pairs(env) do
           parts[#parts + 1] = k .. "=" .. gateway.quote(v)
         end
-        parts[#parts + 1] = "LUA_CPATH_5_4=" .. gateway.quote(package.cpath)
-        -- SPEC_LUA: the interpreter of this run (make asan uses an instrumented host).
+        parts[#parts + 1] = lv.child_env()
         local script = os.tmpname()
         local f = assert(io.open(script, "w"))
         f:write("local f = require 'cloudbase.functions' ", code, "\n")
         f:close()
-        parts[#parts + 1] = (os.getenv("SPEC_LUA") or "lua5.4") .. " " .. gateway.quote(script)
+        parts[#parts + 1] = lv.command .. " " .. gateway.quote(script)
         local out, ok = gateway.run(table.concat(parts, " ") .. " 2>&1")
         os.remove(script)
         assert.is_true(ok, out)
@@ -301,7 +302,7 @@ describe("cloudbase.functions", function()
       assert.is_false(t.connected(), "a connection was made")
     end
 
-    local names = { "", "a", "1abc", "ab-", "ab_", "a b", "a/b", "a.b", "caf\xc3\xa9",
+    local names = { "", "a", "1abc", "ab-", "ab_", "a b", "a/b", "a.b", "caf\195\169",
                     "a" .. string.rep("b", 60), "ab\0cd" }
     for _, name in ipairs(names) do
       it(string.format("refuses the function name %q", name):gsub("\n", ""), function()
@@ -385,7 +386,7 @@ describe("cloudbase.functions", function()
     it("refuses functions, userdata and threads, naming the path", function()
       encode_error({ items = { 1, 2, print } }, "payload.items[3]")
       encode_error({ f = io.stdout }, "payload.f")
-      encode_error({ co = coroutine.create(print) }, "payload.co")
+      encode_error({ co = coroutine.create(function() end) }, "payload.co")
     end)
 
     it("refuses cycles", function()
@@ -401,8 +402,8 @@ describe("cloudbase.functions", function()
     end)
 
     it("refuses invalid UTF-8 in strings and keys", function()
-      encode_error({ s = "ok\xff" }, "payload.s")
-      encode_error({ ["k\xc3"] = 1 })
+      encode_error({ s = "ok\255" }, "payload.s")
+      encode_error({ ["k\195"] = 1 })
     end)
 
     it("refuses mixed and sparse tables", function()
@@ -410,7 +411,7 @@ describe("cloudbase.functions", function()
       encode_error({ t = { [1] = 1, [3] = 3 } }, "payload.t")
     end)
 
-    it("keeps 1.0 a float and 2^53+1 exact through echo", function()
+    lv.it_with(lv.integers, "integer subtype", "keeps 1.0 a float and 2^53+1 exact through echo", function()
       local r = client:invoke("echo", { f = 1.0, big = 9007199254740993, i = 1, neg = -0.5 })
       assert.equals("float", math.type(r.f))
       assert.equals(1.0, r.f)
@@ -419,6 +420,16 @@ describe("cloudbase.functions", function()
       assert.equals("integer", math.type(r.i))
       assert.equals(-0.5, r.neg)
     end)
+
+    if not lv.integers then
+      -- Numbers are doubles here (no 2^53+1; 1.0 is 1): what travels exactly is every
+      -- integral value up to 2^53. Past it, see big_integers_spec.lua.
+      it("keeps integral numbers up to 2^53 exact through echo", function()
+        local r = client:invoke("echo", { f = 1.0, i = 1, neg = -0.5, big = 2 ^ 53, nbig = -(2 ^ 53) })
+        assert.same({ f = 1, i = 1, neg = -0.5, big = 2 ^ 53, nbig = -(2 ^ 53) }, r)
+        assert.equals("9007199254740992", string.format("%.0f", r.big))
+      end)
+    end
 
     it("round-trips strings, nulls, nested arrays and empty arrays", function()
       local payload = { s = "é \"q\" \\ \n\t\0 ✓", n = functions.null,
@@ -466,16 +477,9 @@ describe("cloudbase.functions", function()
       assert.is_true(has(tostring(c), "closed"))
     end)
 
-    it("<close> closes the client at the end of the scope", function()
-      local kept
-      do
-        local c <close> = new()
-        kept = c
-        assert.same({ a = 1 }, c:invoke("echo", { a = 1 }))
-      end
-      assert.is_true(has(tostring(kept), "closed"))
-      assert_error(raised(kept.invoke, kept, "echo", {}), "INVALID_ARGUMENT", "closed")
-    end)
+    -- `<close>` does not parse before Lua 5.4: the test lives in a file only 5.4 loads.
+    lv.it_with(lv.close, "the <close> attribute", "<close> closes the client at the end of the scope",
+      lv.close and assert(loadfile(gateway.root .. "/spec/lua54/client_close.lua"))(new))
 
     it("is collected without being closed", function()
       do

@@ -1,8 +1,10 @@
 -- The README against the code: every option (of functions.new, of a call, of
 -- invoke_all), client method, functions.* field and local error code that the C sources
--- define must have its README row or heading, and the other way round. The code side is
--- read from the registries' source (src/options.h, the luaL_Reg tables module.c
--- assembles, src/error_codes.h), so nothing private is exported for this.
+-- define must have its README row or heading, and the other way round. Options and error
+-- codes are read from their tables in the source (client.c's known_options, request.c's
+-- known call keys, invoke_all's concurrency check, src/error_codes.h), so nothing private
+-- is exported for this; methods and functions.* fields from the loaded module itself.
+local functions = require "cloudbase.functions"
 local source = require "spec.support.source"
 local read = source.read
 
@@ -36,7 +38,7 @@ end
 
 local README = read("README.md")
 local SRC = {}
-for _, name in ipairs({ "options.h", "error_codes.h", "module.c" }) do
+for _, name in ipairs({ "client.c", "request.c", "invoke.c", "error_codes.h" }) do
   SRC[name] = read("src/" .. name)
 end
 
@@ -67,78 +69,71 @@ local function table_names(text)
   return names
 end
 
--- The names of a `const luaL_Reg NAME[] = {...};` table, wherever in src/ it is defined.
-local function reg_names(array)
-  for _, file in ipairs(source.files("src/*.c")) do
-    local body = read(file):match("const luaL_Reg " .. array .. "%[%] = (%b{})")
-    if body then
+describe("the README against the code", function()
+  describe("options", function()
+    -- The strings of the `static const char *const NAME[] = {...}` list in `text`.
+    local function list(text, name)
+      local body = text:match(name .. "%[%] = (%b{})")
+      assert.is_string(body, name .. " not found")
       local names = {}
-      for name in body:gmatch('{"([%w_]+)",') do
-        names[name] = true
+      for option in body:gmatch('"([%w_]+)"') do
+        names[option] = true
       end
       return names
     end
-  end
-  error("no luaL_Reg table " .. array .. " in src/")
-end
-
-describe("the README against the code", function()
-  describe("options", function()
-    local function rows(name)
-      local names, envs = {}, {}
-      for row in ("\n" .. macro(SRC["options.h"], name)):gmatch("X(%b())") do
-        local option = row:match("^%(([%w_]+),")
-        names[option] = true
-        envs[option] = row:match('"(CLOUDBASE_[A-Z_]+)"%)$')
-      end
-      return names, envs
-    end
 
     it("of functions.new are the README's table, with their environment variables", function()
-      local code, envs = rows("CBF_CLIENT_OPTIONS")
+      local code = list(SRC["client.c"], "known_options")
       local docs = section("### `functions.new(")
       same_names(code, table_names(docs), "functions.new options")
-      for option in pairs(code) do
-        local row = docs:match("\n| [^|\n]*`" .. option .. "`[^|\n]* | ([^|\n]*) |")
-        if envs[option] then
-          assert.equals("`$" .. envs[option] .. "`", row, option .. "'s default column")
-        else
-          assert.is_nil(row and row:match("%$CLOUDBASE"), option .. " has no environment variable")
-        end
+      -- Every environment variable the table names is one the client reads, and the other
+      -- way round.
+      local read_envs, doc_envs = {}, {}
+      for name in SRC["client.c"]:gmatch('"(CLOUDBASE_[A-Z_]+)"') do
+        read_envs[name] = true
       end
+      for name in docs:gmatch("%$(CLOUDBASE_[A-Z_]+)") do
+        doc_envs[name] = true
+      end
+      same_names(read_envs, doc_envs, "environment variables of functions.new")
     end)
 
     it("of a call are the table under client:invoke", function()
-      same_names(rows("CBF_CALL_OPTIONS"), table_names(section("### `client:invoke(")), "call options")
+      local code = list(SRC["request.c"]:match("static int check_opts_keys(.-)\n}"), "known")
+      same_names(code, table_names(section("### `client:invoke(")), "call options")
     end)
 
     it("of invoke_all are the table under client:invoke_all", function()
-      same_names(rows("CBF_BATCH_OPTIONS"), table_names(section("### `client:invoke_all(")),
-                 "invoke_all options")
+      local code = {}
+      local body = SRC["invoke.c"]:match("static lua_Integer concurrency_option(.-)\n}")
+      assert.is_string(body, "concurrency_option not found")
+      for name in body:gmatch('strcmp%(lua_tostring%(L, %-2%), "([%w_]+)"%)') do
+        code[name] = true
+      end
+      same_names(code, table_names(section("### `client:invoke_all(")), "invoke_all options")
     end)
   end)
 
   it("client methods are the README's client:NAME headings", function()
+    local client = functions.new({ base_url = "http://127.0.0.1:9", token = "t" })
     local code = {}
-    local assembly = SRC["module.c"]:match("static void open_client_metatable(.-)\n}")
-    assert.is_string(assembly)
-    for array in assembly:gmatch("luaL_setfuncs%(L, (cbf_[%w_]+_methods), 0%)") do
-      for name in pairs(reg_names(array)) do
-        code[name] = true
-      end
+    for name in pairs(getmetatable(client).__index) do
+      code[name] = true
     end
+    client:close()
     local docs = {}
-    for name in README:gmatch("\n### `client:([%w_]+)%(") do
-      docs[name] = true
+    -- A heading may name several: "### Event loops: `client:watch()`, `client:timeout()`".
+    for heading in README:gmatch("\n### ([^\n]+)") do
+      for name in heading:gmatch("`client:([%w_]+)%(") do
+        docs[name] = true
+      end
     end
     same_names(code, docs, "client methods")
   end)
 
   it("functions.* fields are the README's functions.NAME headings and rows", function()
-    local luaopen = SRC["module.c"]:match("int luaopen_cloudbase_functions%(lua_State %*L%) (%b{})")
-    assert.is_string(luaopen)
-    local code = reg_names("module_functions")
-    for name in luaopen:gmatch('lua_setfield%(L, %-2, "([%w_]+)"%)') do
+    local code = {}
+    for name in pairs(functions) do
       code[name] = true
     end
     local docs = {}

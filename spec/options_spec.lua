@@ -1,8 +1,5 @@
--- The option registries (src/options.h): every option of functions.new, of a call and
--- of invoke_all goes through one checker, so the messages share one shape:
---   unknown option 'x' for <owner>
---   option 'name' must be <what>, got <type, or the number given>
--- The limits they quote come from the constants (1e9 seconds, concurrency 1024).
+-- The options of functions.new, of a call and of invoke_all: what each accepts, its
+-- boundaries, and what each refuses (with the option's name in the message).
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
 local assert_error = assertions.assert_error
@@ -21,66 +18,7 @@ local function offline()
   return c, sent
 end
 
-describe("option messages", function()
-  it("names the unknown option and its owner", function()
-    assert_error(raised(functions.new, { base_url = "http://h", colour = 1 }), "INVALID_ARGUMENT",
-                 "unknown option 'colour' for functions.new")
-    local c, sent = offline()
-    local _, err = c:try_invoke("echo", {}, { timeuot = 1 })
-    assert_error(err, "INVALID_ARGUMENT", "unknown option 'timeuot' for a call")
-    assert_error(raised(c.invoke_all, c, { { "echo" } }, { conc = 2 }), "INVALID_ARGUMENT",
-                 "unknown option 'conc' for invoke_all")
-    assert.equals(0, #sent)
-    c:close()
-  end)
-
-  it("cuts a long unknown name", function()
-    local long = ("k"):rep(500)
-    local err = raised(functions.new, { base_url = "http://h", [long] = 1 })
-    assert_error(err, "INVALID_ARGUMENT", "unknown option '" .. ("k"):rep(60) .. "' for")
-    assert.is_true(#err.message < 120, err.message)
-  end)
-
-  it("says what a value must be and what it got, for every table", function()
-    assert_error(raised(functions.new, { base_url = "http://h", timeout = "5" }), "INVALID_ARGUMENT",
-                 "option 'timeout' must be a number of seconds above 0 and below 1e9, got string")
-    assert_error(raised(functions.new, { base_url = "http://h", timeout = 1e9 }), "INVALID_ARGUMENT",
-                 "option 'timeout' must be a number of seconds above 0 and below 1e9, got 1")
-    assert_error(raised(functions.new, { base_url = "http://h", max_request_size = 1.5 }),
-                 "INVALID_ARGUMENT", "option 'max_request_size' must be a positive integer (bytes), got 1.5")
-    assert_error(raised(functions.new, { base_url = "http://h", intl = "no" }), "INVALID_ARGUMENT",
-                 "option 'intl' must be a boolean, got string")
-    local c = offline()
-    local _, err = c:try_invoke("echo", {}, { timeout = -1 })
-    assert_error(err, "INVALID_ARGUMENT",
-                 "option 'timeout' must be a number of seconds above 0 and below 1e9, got -1")
-    _, err = c:try_invoke("echo", {}, { webfn = "yes" })
-    assert_error(err, "INVALID_ARGUMENT", "option 'webfn' must be a boolean, got string")
-    local list = c:invoke_all({ { "echo", {}, connect_timeout = 0 } })
-    assert_error(list[1].error, "INVALID_ARGUMENT", "option 'connect_timeout' must be a number of seconds")
-    assert_error(raised(c.invoke_all, c, { { "echo" } }, { concurrency = 1025 }), "INVALID_ARGUMENT",
-                 "option 'concurrency' must be an integer from 1 to 1024, got 1025")
-    c:close()
-  end)
-
-  it("checks prepare's options the same way as invoke's", function()
-    local c = offline()
-    local _, a = c:try_invoke("echo", {}, { method = 7 })
-    local _, b = c:prepare("echo", {}, { method = 7 })
-    assert_error(a, "INVALID_ARGUMENT", "option 'method' must be")
-    assert.equals(a.message, b.message)
-    c:close()
-  end)
-
-  it("refuses options that are not a table, naming the owner", function()
-    assert_error(raised(functions.new, "fast"), "INVALID_ARGUMENT",
-                 "options for functions.new must be a table, got string")
-    local c = offline()
-    local _, err = c:try_invoke("echo", {}, 5)
-    assert_error(err, "INVALID_ARGUMENT", "options for a call must be a table, got number")
-    c:close()
-  end)
-
+describe("options", function()
   it("accepts the boundaries", function()
     local c, sent = offline()
     assert.same({}, c:invoke("echo", {}, { timeout = 1e9 - 1, connect_timeout = 1e-3 }))

@@ -2,11 +2,19 @@
 #include "client.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
+#include "auth.h"
+#include "connect.h"
 #include "error.h"
-#include "options.h"
+#include "hooks.h"
+#include "invoke.h"
+#include "json_int64.h"
+#include "lua_methods.h"
+#include "pool.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -15,9 +23,46 @@
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (6u * 1024 * 1024)
+/* Below the 60 s idle timeout common to load balancers and nginx's 75 s default
+ * keepalive_timeout (the gateway emulator's too), so a call is never sent on a
+ * connection the server is closing at that moment. */
+#define DEFAULT_MAX_IDLE 50
+
+static const char *const known_options[] = {
+    "env",     "base_url",  "token",   "qualifier", "timeout",          "connect_timeout",
+    "headers", "max_response_size",    "ca_file",   "ca_path",          "proxy",
+    "resolve", "intl",      "max_request_size",     "transport",        "json",
+    "http2",   "retry",     "on_request", "on_response", "auth",   "pool",
+    "preconnect", "max_idle", "big_integers", NULL};
 
 cbf_client *cbf_client_check(lua_State *L, int idx) {
     return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
+}
+
+cbf_client *cbf_client_check_open(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
+    if (c->running)
+        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
+                        "the client is busy: a token or transport function called it again");
+    return c;
+}
+
+void cbf_client_call_begin(cbf_client *c) { c->calls++; }
+
+void cbf_client_call_end(cbf_client *c) {
+    if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
+    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+    t->attached = 0;
+    t->active = 0;
+    t->owner = NULL;
+    t->started = NULL;
+    t->call = 0;
+    t->retry.wake_ms = 0;
+    cbf_transfer_clear(t);
 }
 
 static void free_string(cbf_client *c, char **s) {
@@ -26,83 +71,27 @@ static void free_string(cbf_client *c, char **s) {
 }
 
 void cbf_client_release(cbf_client *c) {
-    cbf_curl_client_close(c);
+    size_t i;
+    for (i = 0; i < c->ntransfers; i++) {
+        cbf_transfer *t = c->transfers[i];
+        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+        if (t->started) cbf_call_lose_transfer(t->started);
+        cbf_transfer_free(t);
+    }
+    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
+    c->transfers = NULL;
+    c->ntransfers = c->transfers_cap = 0;
+    cbf_loop_free(c->loop);
+    c->loop = NULL;
+    cbf_share_release(c->share); /* after every easy handle that used it is gone */
+    c->share = NULL;
+    curl_slist_free_all(c->resolve);
+    c->resolve = NULL;
     free_string(c, &c->base_url);
     free_string(c, &c->qualifier);
     free_string(c, &c->ca_file);
     free_string(c, &c->ca_path);
     free_string(c, &c->proxy);
-}
-
-/* Slots a method may need on top of its arguments, checked once on entry. */
-#define STACK_NEED 64
-
-/* Give a transfer to the call that `c->owner` names: the guard around that call
- * takes it back however the call ends. */
-void cbf_client_claim(cbf_client *c, cbf_transfer *t) {
-    t->active = 1;
-    t->owner = c->owner;
-}
-
-/* Take back every transfer `owner` claimed: detached, cleared and idle again. */
-static void release_owned(cbf_client *c, const void *owner) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++) {
-        cbf_transfer *t = c->transfers[k];
-        if (t->owner != owner) continue;
-        if (t->active) cbf_transfer_detach(c, t); /* a no-op if not added */
-        t->active = 0;
-        t->owner = NULL;
-        cbf_transfer_clear(t);
-    }
-}
-
-/* Calls in progress keep the client alive through a close() made meanwhile. */
-static void call_begin(cbf_client *c) { c->calls++; }
-static void call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
-}
-
-/* Every method runs `body` through here: a closed or busy client is refused before
- * anything starts, and the body runs under lua_pcall so that, whatever raises inside
- * (a memory error, a caller's metamethod), its transfers, the call count and the busy
- * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
- * becomes nil, err (try_invoke, prepare, process, which never raise). */
-int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise) {
-    cbf_client *c = cbf_client_check(L, 1);
-    int nargs = lua_gettop(L), status;
-    const void *outer = c->owner;
-    char owner; /* its address names this call's transfers */
-    const char *refused = c->closed    ? "the client is closed"
-                          : c->running ? "the client is busy: a token or codec function called it again"
-                                       : NULL;
-    if (refused || !lua_checkstack(L, STACK_NEED)) {
-        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
-                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
-        return raise ? lua_error(L) : cbf_error_nil_err(L);
-    }
-    call_begin(c);
-    c->owner = &owner;
-    lua_pushcfunction(L, body);
-    lua_insert(L, 1);
-    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
-    release_owned(c, &owner);
-    c->owner = outer;
-    c->running = 0; /* set only by a loop that runs no nested call */
-    call_end(c);
-    if (status == 0) return lua_gettop(L);
-    if (raise) return lua_error(L);
-    if (!cbf_error_is(L, -1)) {
-        /* Not one of ours: a memory error, or caller code raising on a path that has
-         * no error of its own. */
-        char msg[200];
-        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
-                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
-        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
-        lua_replace(L, -2);
-    }
-    return cbf_error_nil_err(L);
 }
 
 static int client_gc(lua_State *L) {
@@ -114,12 +103,14 @@ static int client_gc(lua_State *L) {
 
 /* Closing from a token, transport or codec function, in the middle of a call, must
  * not free what that call is using: the call finishes, then the client is released.
- * `<close>` means the same as close(); only __gc frees at once (no call can be running
- * then: a running call holds the client on its stack). */
+ * Started calls end at once with CANCELLED. */
 static int client_close(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
+    if (c->closed) return 0;
     c->closed = 1;
-    if (c->calls == 0) cbf_client_release(c);
+    cbf_client_call_begin(c); /* a user codec settling a finished call may close again */
+    cbf_call_cancel_all(L, 1);
+    cbf_client_call_end(c);
     return 0;
 }
 
@@ -133,24 +124,10 @@ static int client_tostring(lua_State *L) {
     return 1;
 }
 
-/* What functions.new gathers before the base URL can be settled. */
-typedef struct {
-    cbf_client *c;
-    int uv;
-    const char *url, *env; /* option values, kept alive by the options table or environ */
-    int url_from_env, env_from_env, intl;
-} client_setup;
-
-/* Raise "option 'name' must be <its expect>, got <value>". */
-static void refuse(lua_State *L, const char *name, int value) {
-    cbf_option_invalid(L, cbf_option_find(cbf_client_options, name), value);
-    lua_error(L);
-}
-
-/* Raise "option 'name' <what>", for a refusal more precise than the expected type. */
-static void refuse_because(lua_State *L, const char *name, const char *what) {
-    lua_pushfstring(L, "option '%s' %s", name, what);
-    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
+static int bad_option(lua_State *L, const char *fmt, const char *name) {
+    char msg[200];
+    snprintf(msg, sizeof msg, fmt, name);
+    return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
 }
 
 /* A copy of s from the client's allocator; its size is strlen + 1 (free_string). */
@@ -162,19 +139,89 @@ static char *dup_or_raise(lua_State *L, cbf_client *c, const char *s) {
     return copy;
 }
 
-/* The string at `value` (the type is checked), refused with control bytes; NULL for nil. */
-static const char *text(lua_State *L, const char *name, int value) {
-    size_t len;
-    const char *v;
-    if (lua_isnil(L, value)) return NULL;
-    v = lua_tolstring(L, value, &len);
-    if (!cbf_wire_ok(v, len, CBF_WIRE_VALUE)) refuse(L, name, value);
+/* The base URL without trailing slashes, as a copy of its own size. */
+static char *dup_base_url(lua_State *L, cbf_client *c, const char *url) {
+    size_t n = strlen(url);
+    char *copy;
+    while (n > 0 && url[n - 1] == '/') n--;
+    copy = cbf_realloc(&c->alloc, NULL, 0, n + 1);
+    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+    memcpy(copy, url, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+/* Option `key` as a string (or the environment variable `env`), or NULL. */
+static const char *string_option(lua_State *L, int opts, const char *key, const char *env) {
+    const char *v = NULL;
+    cbf_rawfield(L, opts, key);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        v = lua_tolstring(L, -1, &len);
+        if (!cbf_wire_ok(v, len, CBF_WIRE_VALUE)) bad_option(L, "%s must not contain control bytes", key);
+    } else if (!lua_isnil(L, -1)) {
+        bad_option(L, "%s must be a string", key);
+    } else if (env) {
+        v = getenv(env);
+        if (v && !*v) v = NULL;
+    }
+    lua_pop(L, 1); /* the options table keeps the string alive */
     return v;
 }
 
-static char *text_copy(lua_State *L, cbf_client *c, const char *name, int value) {
-    const char *v = text(L, name, value);
-    return v ? dup_or_raise(L, c, v) : NULL;
+static double seconds_option(lua_State *L, int opts, const char *key, double dflt) {
+    double v = dflt;
+    cbf_rawfield(L, opts, key);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
+            lua_tonumber(L, -1) >= 1e9)
+            bad_option(L, "%s must be a positive number of seconds", key);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static size_t size_option(lua_State *L, int opts, const char *key, size_t dflt) {
+    size_t v = dflt;
+    cbf_rawfield(L, opts, key);
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
+            bad_option(L, "%s must be a positive integer (bytes)", key);
+        v = (size_t)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* An integer option from lo to hi, or dflt when absent; `what` completes the message. */
+static lua_Integer ranged_option(lua_State *L, int opts, const char *key, lua_Integer dflt, lua_Integer lo,
+                                 lua_Integer hi, const char *what) {
+    lua_Integer v = dflt;
+    cbf_rawfield(L, opts, key);
+    if (!lua_isnil(L, -1)) {
+        char fmt[120];
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < lo || lua_tointeger(L, -1) > hi) {
+            snprintf(fmt, sizeof fmt, "%%s must be an integer from %ld to %ld (%s)", (long)lo, (long)hi, what);
+            bad_option(L, fmt, key);
+        }
+        v = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static void check_known_options(lua_State *L, int opts) {
+    lua_pushnil(L);
+    while (lua_next(L, opts) != 0) {
+        int i, found = 0;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (i = 0; known_options[i]; i++) found |= strcmp(lua_tostring(L, -2), known_options[i]) == 0;
+        if (!found)
+            bad_option(L, "unknown option '%.60s'",
+                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+        lua_pop(L, 1);
+    }
 }
 
 static void check_base_url(lua_State *L, const char *url) {
@@ -184,246 +231,208 @@ static void check_base_url(lua_State *L, const char *url) {
     } else if (strncmp(url, "https://", 8) == 0) {
         authority = url + 8;
     } else {
-        refuse_because(L, "base_url", "must start with http:// or https://");
+        bad_option(L, "%s must start with http:// or https://", "base_url");
         return;
     }
     end = authority + strcspn(authority, "/");
-    if (end == authority) refuse_because(L, "base_url", "has no host");
+    if (end == authority) bad_option(L, "%s has no host", "base_url");
     if (memchr(authority, '@', (size_t)(end - authority)))
-        refuse_because(L, "base_url", "must not carry credentials: use the token option");
-    if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#"))
-        refuse_because(L, "base_url", "must not contain spaces, a query or a fragment");
+        bad_option(L, "%s must not carry credentials: use the token option", "base_url");
+    if (!cbf_wire_ok(url, strlen(url), CBF_WIRE_URL) || strpbrk(url, "?#")) bad_option(L, "%s must not contain spaces, a query or a fragment", "base_url");
 }
 
 static char *base_url_from_env(lua_State *L, cbf_client *c, const char *env, int intl) {
+    char url[160];
     size_t i, len = strlen(env);
-    if (len == 0 || len > 100) refuse_because(L, "env", "must be 1 to 100 characters");
+    if (len == 0 || len > 100) bad_option(L, "%s must be 1 to 100 characters", "env");
     for (i = 0; i < len; i++)
         if (!isalnum((unsigned char)env[i]) && env[i] != '-')
-            refuse_because(L, "env", "may hold only letters, digits and '-'");
-    lua_pushfstring(L, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
-    return dup_or_raise(L, c, lua_tostring(L, -1));
+            bad_option(L, "%s may hold only letters, digits and '-'", "env");
+    snprintf(url, sizeof url, "https://%s.api.%stcloudbasegateway.com", env, intl ? "intl." : "");
+    return dup_or_raise(L, c, url);
 }
 
-/* ---- one parser per row of CBF_CLIENT_OPTIONS (options.h) ---------------------
- * Each gets the option's value at `value` (nil when absent; its environment
- * variable's value when that stands in, then `from_env` is 1), with its type already
- * checked against the table, and raises on a bad value. */
+/* Lua-side settings live in the client's uservalue table. */
+static void parse_lua_settings(lua_State *L, int opts, int uv) {
+    cbf_rawfield(L, opts, "token");
+    if (lua_isnil(L, -1)) {
+        const char *t = getenv("CLOUDBASE_TOKEN");
+        lua_pop(L, 1);
+        if (t && *t) lua_pushstring(L, t);
+        else lua_pushnil(L);
+    } else if (lua_type(L, -1) != LUA_TSTRING && !lua_isfunction(L, -1)) {
+        bad_option(L, "%s must be a string or a function returning one", "token");
+    }
+    lua_setfield(L, uv, CBF_UV_TOKEN);
 
-static void parse_env(lua_State *L, int value, int from_env, client_setup *s) {
-    s->env = text(L, "env", value);
-    s->env_from_env = from_env;
+    /* A checked copy: changing the caller's table later reaches nothing. */
+    cbf_rawfield(L, opts, "headers");
+    if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
+    lua_setfield(L, uv, CBF_UV_HEADERS);
+    lua_pop(L, 1);
+
+    cbf_rawfield(L, opts, "transport");
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+        bad_option(L, "%s must be a function(request) returning a response", "transport");
+    lua_setfield(L, uv, CBF_UV_TRANSPORT);
+
+    cbf_rawfield(L, opts, "json");
+    if (!lua_isnil(L, -1)) {
+        int ok = lua_istable(L, -1);
+        if (ok) {
+            lua_getfield(L, -1, "encode");
+            lua_getfield(L, -2, "decode");
+            ok = !lua_isnil(L, -1) && !lua_isnil(L, -2);
+            lua_pop(L, 2);
+        }
+        if (!ok) bad_option(L, "%s must be a codec table with encode and decode", "json");
+    }
+    lua_setfield(L, uv, CBF_UV_JSON);
+    cbf_hooks_read(L, opts, uv);
+    cbf_auth_read(L, opts, uv);
+    cbf_rawfield(L, opts, "big_integers");
+    {
+        const char *why = NULL;
+        int big = cbf_json_big_option(L, -1, &why);
+        if (big < 0) bad_option(L, "%s", why);
+        lua_pushinteger(L, big);
+    }
+    lua_setfield(L, uv, CBF_UV_BIG_INTEGERS);
 }
 
-static void parse_intl(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->intl = lua_toboolean(L, value);
+static void retry_option(lua_State *L, int opts, cbf_client *c) {
+    static const cbf_retry_policy none = {1, 0, 0};
+    cbf_rawfield(L, opts, "retry");
+    if (cbf_retry_policy_read(L, -1, "retry", &none, &c->retry)) lua_error(L);
+    lua_pop(L, 1);
 }
 
-static void parse_base_url(lua_State *L, int value, int from_env, client_setup *s) {
-    s->url = text(L, "base_url", value);
-    s->url_from_env = from_env;
-}
-
-static void parse_token(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    lua_pushvalue(L, value);
-    lua_setfield(L, s->uv, CBF_UV_TOKEN);
-}
-
-static void parse_qualifier(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->qualifier = text_copy(L, s->c, "qualifier", value);
-}
-
-static double seconds(lua_State *L, const char *name, int value, double dflt) {
-    double v;
-    if (lua_isnil(L, value)) return dflt;
-    v = lua_tonumber(L, value);
-    if (!(v > 0) || v >= CBF_MAX_SECONDS) refuse(L, name, value);
-    return v;
-}
-
-static void parse_timeout(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->timeout = seconds(L, "timeout", value, DEFAULT_TIMEOUT);
-}
-
-static void parse_connect_timeout(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->connect_timeout = seconds(L, "connect_timeout", value, DEFAULT_CONNECT_TIMEOUT);
-}
-
-/* A checked copy: changing the caller's table later reaches nothing. */
-static void parse_headers(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    if (cbf_request_check_headers(L, value, "headers", 1)) lua_error(L);
-    lua_setfield(L, s->uv, CBF_UV_HEADERS);
-}
-
-static size_t bytes(lua_State *L, const char *name, int value, size_t dflt) {
-    if (lua_isnil(L, value)) return dflt;
-    if (!lua_isinteger(L, value) || lua_tointeger(L, value) <= 0) refuse(L, name, value);
-    return (size_t)lua_tointeger(L, value);
-}
-
-static void parse_max_response_size(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->max_response_size = bytes(L, "max_response_size", value, DEFAULT_MAX_RESPONSE);
-}
-
-static void parse_max_request_size(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->max_request_size = bytes(L, "max_request_size", value, DEFAULT_MAX_REQUEST);
-}
-
-static void parse_ca_file(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->ca_file = text_copy(L, s->c, "ca_file", value);
-}
-
-static void parse_ca_path(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->ca_path = text_copy(L, s->c, "ca_path", value);
-}
-
-static void parse_proxy(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    s->c->proxy = text_copy(L, s->c, "proxy", value);
-}
-
-static void parse_resolve(lua_State *L, int value, int from_env, client_setup *s) {
+static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     size_t i, n;
-    (void)from_env;
-    if (lua_isnil(L, value)) return;
-    n = lua_rawlen(L, value);
+    cbf_rawfield(L, opts, "resolve");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1)) bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
+    n = lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
+        struct curl_slist *next;
         size_t len = 0;
         const char *entry;
-        lua_rawgeti(L, value, (lua_Integer)i);
+        lua_rawgeti(L, -1, (lua_Integer)i);
         entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-        if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL)) refuse(L, "resolve", value);
-        if (cbf_curl_resolve_add(s->c, entry))
-            cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+        if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL))
+            bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
+        next = curl_slist_append(c->resolve, entry);
+        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
+        c->resolve = next;
         lua_pop(L, 1);
     }
+    lua_pop(L, 1);
 }
 
-static void parse_http2(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    if (lua_isnil(L, value) || (lua_isboolean(L, value) && lua_toboolean(L, value)))
-        s->c->http_mode = CBF_HTTP_AUTO;
-    else if (lua_isboolean(L, value))
-        s->c->http_mode = CBF_HTTP_1_1;
-    else if (strcmp(lua_tostring(L, value), "prior-knowledge") == 0)
-        s->c->http_mode = CBF_HTTP_2_PRIOR_KNOWLEDGE;
-    else
-        refuse(L, "http2", value);
-}
-
-static void parse_transport(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    lua_pushvalue(L, value);
-    lua_setfield(L, s->uv, CBF_UV_TRANSPORT);
-}
-
-static void parse_json(lua_State *L, int value, int from_env, client_setup *s) {
-    (void)from_env;
-    if (!lua_isnil(L, value)) {
-        int ok;
-        lua_getfield(L, value, "encode");
-        lua_getfield(L, value, "decode");
-        ok = !lua_isnil(L, -1) && !lua_isnil(L, -2);
-        lua_pop(L, 2);
-        if (!ok) refuse(L, "json", value);
+static cbf_http_mode http_mode_option(lua_State *L, int opts) {
+    cbf_http_mode mode = CBF_HTTP_AUTO;
+    cbf_rawfield(L, opts, "http2");
+    if (lua_isboolean(L, -1)) {
+        mode = lua_toboolean(L, -1) ? CBF_HTTP_AUTO : CBF_HTTP_1_1;
+    } else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "prior-knowledge") == 0) {
+        mode = CBF_HTTP_2_PRIOR_KNOWLEDGE;
+    } else if (!lua_isnil(L, -1)) {
+        bad_option(L, "%s must be true, false or \"prior-knowledge\"", "http2");
     }
-    lua_pushvalue(L, value);
-    lua_setfield(L, s->uv, CBF_UV_JSON);
+    lua_pop(L, 1);
+    return mode;
 }
 
-typedef void (*client_parser)(lua_State *L, int value, int from_env, client_setup *s);
-#define CBF_PARSER_ROW(name, types, expect, env) parse_##name,
-static const client_parser parsers[] = {CBF_CLIENT_OPTIONS(CBF_PARSER_ROW) NULL};
-#undef CBF_PARSER_ROW
-
-/* Every option of the table through its parser, in the table's order. */
-static void parse_options(lua_State *L, int opts, client_setup *s) {
-    int i;
-    for (i = 0; parsers[i]; i++) {
-        const cbf_option *o = &cbf_client_options[i];
-        int from_env = 0, top = lua_gettop(L);
-        lua_pushstring(L, o->name);
-        lua_rawget(L, opts);
-        if (lua_isnil(L, -1) && o->env) {
-            const char *v = getenv(o->env);
-            if (v && *v) {
-                lua_pop(L, 1);
-                lua_pushstring(L, v);
-                from_env = 1;
-            }
-        }
-        parsers[i](L, top + 1, from_env, s);
-        lua_settop(L, top);
-    }
-}
-
-/* The base URL without trailing slashes, as a copy of its own size. */
-static char *dup_base_url(lua_State *L, cbf_client *c, const char *url) {
-    size_t n = strlen(url);
-    char *copy;
-    check_base_url(L, url);
-    while (n > 0 && url[n - 1] == '/') n--;
-    copy = cbf_realloc(&c->alloc, NULL, 0, n + 1);
-    if (!copy) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
-    memcpy(copy, url, n);
-    copy[n] = '\0';
-    return copy;
-}
-
-/* base_url beats env; an option beats an environment variable. */
-static void settle_base_url(lua_State *L, client_setup *s) {
-    cbf_client *c = s->c;
-    if (s->url && !s->url_from_env)
-        c->base_url = dup_base_url(L, c, s->url);
-    else if (s->env && !s->env_from_env)
-        c->base_url = base_url_from_env(L, c, s->env, s->intl);
-    else if (s->url)
-        c->base_url = dup_base_url(L, c, s->url);
-    else if (s->env)
-        c->base_url = base_url_from_env(L, c, s->env, s->intl);
-    else
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
-}
-
-int cbf_client_new(lua_State *L) {
-    client_setup s;
+static int client_new(lua_State *L) {
+    cbf_client *c;
+    const char *url, *env, *s;
+    int opts, uv;
+    lua_Integer preconnect;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         lua_newtable(L);
     }
+    if (!lua_istable(L, 1)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "functions.new expects a table of options");
     lua_settop(L, 1);
-    if (cbf_options_check(L, 1, cbf_client_options, "functions.new", 0)) return lua_error(L);
+    opts = 1;
+    check_known_options(L, opts);
 
-    memset(&s, 0, sizeof s);
-    s.c = (cbf_client *)cbf_newuserdata(L, sizeof *s.c);
-    memset(s.c, 0, sizeof *s.c);
-    s.c->alloc = cbf_alloc_of(L);
+    c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->alloc = cbf_alloc_of(L);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
-    s.uv = lua_gettop(L);
-    parse_options(L, 1, &s);
-    settle_base_url(L, &s);
+    uv = lua_gettop(L);
 
-    if (cbf_curl_client_open(s.c)) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
+    url = string_option(L, opts, "base_url", NULL);
+    env = string_option(L, opts, "env", NULL);
+    cbf_rawfield(L, opts, "intl");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) bad_option(L, "%s must be a boolean", "intl");
+    if (url) {
+        check_base_url(L, url);
+        c->base_url = dup_base_url(L, c, url);
+    } else if (env) {
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
+    } else if ((url = getenv("CLOUDBASE_BASE_URL")) != NULL && *url) {
+        check_base_url(L, url);
+        c->base_url = dup_base_url(L, c, url);
+    } else if ((env = getenv("CLOUDBASE_ENV_ID")) != NULL && *env) {
+        c->base_url = base_url_from_env(L, c, env, lua_toboolean(L, -1));
+    } else {
+        return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "set env or base_url (or CLOUDBASE_ENV_ID / CLOUDBASE_BASE_URL)");
+    }
+    lua_pop(L, 1);
 
-    lua_settop(L, s.uv);
+    if ((s = string_option(L, opts, "qualifier", NULL)) != NULL) c->qualifier = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_file", NULL)) != NULL) c->ca_file = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "ca_path", NULL)) != NULL) c->ca_path = dup_or_raise(L, c, s);
+    if ((s = string_option(L, opts, "proxy", NULL)) != NULL) c->proxy = dup_or_raise(L, c, s);
+    c->timeout = seconds_option(L, opts, "timeout", DEFAULT_TIMEOUT);
+    c->connect_timeout = seconds_option(L, opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+    c->max_response_size = size_option(L, opts, "max_response_size", DEFAULT_MAX_RESPONSE);
+    c->max_request_size = size_option(L, opts, "max_request_size", DEFAULT_MAX_REQUEST);
+    c->http_mode = http_mode_option(L, opts);
+    c->max_idle = (long)ranged_option(L, opts, "max_idle", DEFAULT_MAX_IDLE, 1, 86400, "seconds");
+    preconnect = ranged_option(L, opts, "preconnect", 0, 1, CBF_CONNECT_MAX, "connections");
+    parse_resolve(L, opts, c);
+    retry_option(L, opts, c);
+    parse_lua_settings(L, opts, uv);
+    cbf_rawfield(L, opts, "pool");
+    if (!lua_isnil(L, -1)) c->share = cbf_pool_acquire(L, -1);
+    lua_setfield(L, uv, CBF_UV_POOL);
+
+    c->loop = cbf_loop_new(c->alloc);
+    if (!c->loop) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "curl_multi_init failed");
+
     cbf_setuservalue(L, -2);
-    return 1;
+    if (preconnect == 0) return 1;
+    /* preconnect never fails new: the client comes back with what connect returned. */
+    lua_pushcfunction(L, cbf_connect_method);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, preconnect);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - opts; /* the client and what connect returned */
 }
 
-const luaL_Reg cbf_client_meta[] = {{"__gc", client_gc},
+void cbf_client_open(lua_State *L) {
+    static const luaL_Reg meta[] = {{"__gc", client_gc},
                                     {"__close", client_close}, /* deferred while a call runs */
                                     {"__tostring", client_tostring},
                                     {NULL, NULL}};
-const luaL_Reg cbf_client_methods[] = {{"close", client_close}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};
+    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
+        luaL_setfuncs(L, meta, 0);
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        cbf_invoke_register(L);
+        cbf_call_register(L);
+        cbf_connect_register(L);
+        cbf_lua_methods_install(L);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, client_new);
+}

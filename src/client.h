@@ -8,7 +8,9 @@
 
 #include "buffer.h"
 #include "compat.h"
-#include "transport.h"
+#include "loop.h"
+#include "request_id.h"
+#include "retry.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -18,14 +20,54 @@
 #define CBF_UV_HEADERS "headers"     /* { name = value } sent on every call */
 #define CBF_UV_TRANSPORT "transport" /* function(request) -> response */
 #define CBF_UV_JSON "json"           /* user codec table, or nil for the built-in one */
+#define CBF_UV_STARTED "started"     /* { [lightuserdata] = call } not yet reported by poll */
+#define CBF_UV_POOL "pool"           /* the functions.pool() this client uses, kept alive */
+#define CBF_UV_BIG_INTEGERS "big_integers" /* cbf_json_big for the built-in decoder */
 
-/* One call in flight on the libcurl transport (transport_curl.h). */
-typedef struct cbf_transfer cbf_transfer;
+struct cbf_call;
+struct cbf_share;
+
+/* What the sans-I/O core hands to a transport. */
+typedef struct {
+    char method[16];
+    cbf_buffer url;
+    cbf_buffer headers; /* "Name: value\0" entries, back to back */
+    cbf_buffer body;
+    int has_body;
+    double timeout;         /* seconds */
+    double connect_timeout; /* seconds */
+    char request_id[CBF_REQUEST_ID_MAX + 1]; /* the X-Request-Id sent; "" before build */
+} cbf_request;
+
+/* One call in flight on the libcurl transport. */
+typedef struct {
+    CURL *easy;
+    cbf_request req;
+    struct curl_slist *header_list;
+    cbf_buffer sent_headers; /* what header_list was built from, to reuse it */
+    cbf_buffer resp_headers; /* raw header lines of the final response */
+    cbf_buffer resp_body;
+    size_t max_response_size;
+    int too_large;
+    int out_of_memory; /* a callback could not store what libcurl gave it */
+    int attempts;      /* times libcurl was about to send this request (pre-request) */
+    int done;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    int call;   /* index of the call this transfer serves (invoke_all), else 0 */
+    cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
+    int active;   /* in use by a call (invoke, invoke_all or a started call) */
+    int attached; /* on the client's loop, not yet finished */
+    const void *owner; /* the call that claimed it (see guarded() in invoke.c), or the
+                        * started call (struct cbf_call) that holds it */
+    struct cbf_call *started; /* the client:start call it serves, or NULL */
+    cbf_retry_state retry;    /* the call's attempts (src/retry.c) */
+} cbf_transfer;
 
 typedef enum { CBF_HTTP_AUTO, CBF_HTTP_1_1, CBF_HTTP_2_PRIOR_KNOWLEDGE } cbf_http_mode;
 
 typedef struct {
-    CURLM *multi;
+    cbf_loop *loop;
     cbf_alloc alloc;          /* the Lua state's: every allocation of the client */
     cbf_transfer **transfers; /* pool, each allocated on its own: curl keeps pointers */
     size_t ntransfers;
@@ -41,6 +83,10 @@ typedef struct {
     size_t max_response_size;
     size_t max_request_size;
     cbf_http_mode http_mode;
+    cbf_retry_policy retry; /* the client's retry option; attempts 1: none */
+    int hook_failed;        /* a hook raised once already (reported once) */
+    long max_idle;           /* seconds: idle connections this old are not reused */
+    struct cbf_share *share; /* a functions.pool() reference, or NULL */
     int running; /* a multi loop is active: re-entrant calls are refused */
     int calls;   /* calls in progress: a close() during one takes effect when they end */
     int closed;
@@ -48,20 +94,16 @@ typedef struct {
 } cbf_client;
 
 cbf_client *cbf_client_check(lua_State *L, int idx);
+/* The client at stack index 1, or raise: closed, or busy (a nested call while a
+ * multi loop runs). */
+cbf_client *cbf_client_check_open(lua_State *L);
+/* Calls in progress keep the client alive through a close() made meanwhile. */
+void cbf_client_call_begin(cbf_client *c);
+void cbf_client_call_end(cbf_client *c);
+/* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
+void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
-/* The client's lifetime, all here. Every method runs its body through guarded: a closed
- * or busy client is refused before anything starts; the call is counted, so a close()
- * made meanwhile takes effect when the last call ends; the body runs under lua_pcall,
- * and the transfers it claimed (claim), the count and the busy flag are given back
- * however it ends. Then a raise goes on (raise = 1) or becomes `nil, err`. */
-int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise);
-void cbf_client_claim(cbf_client *c, cbf_transfer *t);
-/* functions.new */
-int cbf_client_new(lua_State *L);
-/* The metatable's entries and the lifetime methods (close); module.c assembles them
- * with the calling methods of invoke.h into the client's metatable. */
-extern const luaL_Reg cbf_client_meta[];
-extern const luaL_Reg cbf_client_methods[];
+void cbf_client_open(lua_State *L); /* pushes functions.new */
 
 #endif

@@ -1,12 +1,14 @@
-/* Portability between Lua 5.4 (the target) and 5.1/LuaJIT (a Makefile variable away).
- * Only the handful of API differences this module touches are bridged here. */
+/* Portability across Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1 (the 5.1 API).
+ * Only the handful of API differences this module touches are bridged here;
+ * the sources are written against 5.4 and these fill in the rest. */
 #ifndef CBF_COMPAT_H
 #define CBF_COMPAT_H
 
 #include <lua.h>
 #include <lauxlib.h>
 
-#if LUA_VERSION_NUM == 501 && !defined(LUA_LJDIR) /* LUA_LJDIR: LuaJIT's luaconf.h */
+/* 5.1 proper; LuaJIT 2.1 has these three (LUA_LJDIR: LuaJIT's luaconf.h). */
+#if LUA_VERSION_NUM == 501 && !defined(LUA_LJDIR)
 #define luaL_setfuncs(L, l, nup) luaL_register((L), NULL, (l))
 #define luaL_setmetatable(L, tname) (luaL_getmetatable((L), (tname)), lua_setmetatable((L), -2))
 static inline void *luaL_testudata(lua_State *L, int idx, const char *tname) {
@@ -24,7 +26,11 @@ static inline void *luaL_testudata(lua_State *L, int idx, const char *tname) {
 
 #if LUA_VERSION_NUM == 501
 #define lua_rawlen(L, i) lua_objlen((L), (i))
-/* Numbers are doubles there: an integral value in range is what 5.4 calls an integer. */
+#endif
+
+/* Before 5.3 numbers are doubles: an integral value in range is what 5.3 calls
+ * an integer (option checks such as "a positive integer" read it that way). */
+#if LUA_VERSION_NUM < 503
 static inline int cbf_isinteger(lua_State *L, int i) {
     lua_Number n;
     if (lua_type(L, i) != LUA_TNUMBER) return 0;
@@ -36,9 +42,19 @@ static inline int cbf_isinteger(lua_State *L, int i) {
 static inline void lua_rotate(lua_State *L, int idx, int n) { /* n > 0 only, as used here */
     while (n-- > 0) lua_insert(L, idx);
 }
+#endif
+
+/* A full userdata with one user value, always a table here: 5.4 has indexed
+ * user values, 5.2/5.3 a single one (5.2: a table or nil), 5.1 the
+ * environment table. */
+#if LUA_VERSION_NUM == 501
 #define cbf_newuserdata(L, size) lua_newuserdata((L), (size))
 #define cbf_setuservalue(L, i) lua_setfenv((L), (i))
 #define cbf_getuservalue(L, i) lua_getfenv((L), (i))
+#elif LUA_VERSION_NUM < 504
+#define cbf_newuserdata(L, size) lua_newuserdata((L), (size))
+#define cbf_setuservalue(L, i) lua_setuservalue((L), (i))
+#define cbf_getuservalue(L, i) ((void)lua_getuservalue((L), (i)))
 #else
 #define cbf_newuserdata(L, size) lua_newuserdatauv((L), (size), 1)
 #define cbf_setuservalue(L, i) lua_setiuservalue((L), (i), 1)
@@ -55,9 +71,5 @@ static inline int cbf_rawfield(lua_State *L, int idx, const char *key) {
     lua_rawget(L, idx);
     return lua_type(L, -1);
 }
-
-/* The text of a numeric constant, so messages quote the constant itself. */
-#define CBF_STRINGIFY_(x) #x
-#define CBF_STRINGIFY(x) CBF_STRINGIFY_(x)
 
 #endif

@@ -29,7 +29,18 @@ void cbf_error_push(lua_State *L, const char *code, const char *message, long st
     lua_setmetatable(L, -2);
 }
 
-int cbf_error_nil_err(lua_State *L) {
+void cbf_error_default_request_id(lua_State *L, int idx, const char *request_id) {
+    if (!request_id || !*request_id || !lua_istable(L, idx)) return;
+    lua_getfield(L, idx, "request_id");
+    if (lua_isnil(L, -1)) {
+        lua_pushstring(L, request_id);
+        lua_setfield(L, idx < 0 ? idx - 2 : idx, "request_id");
+    }
+    lua_pop(L, 1);
+}
+
+int cbf_error_fail(lua_State *L, int raise) {
+    if (raise) return lua_error(L);
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;

@@ -12,10 +12,14 @@
  * may be NULL. Never includes credentials: callers pass only what is safe to show. */
 void cbf_error_push(lua_State *L, const char *code, const char *message, long status,
                     const char *request_id, const char *body, size_t body_len);
+/* Give the error table at idx this request id unless it has one (the id sent, for
+ * errors without a response). A NULL or empty id changes nothing. */
+void cbf_error_default_request_id(lua_State *L, int idx, const char *request_id);
+/* The error on top of the stack, for a method with a raising and a `nil, err` form:
+ * raise it, or return `nil, err` (use as `return cbf_error_fail(L, raise)`). */
+int cbf_error_fail(lua_State *L, int raise);
 /* 1 when the value at idx is one of the module's error objects. */
 int cbf_error_is(lua_State *L, int idx);
-/* Push nil under the error on top and return 2: a method's `nil, err`. */
-int cbf_error_nil_err(lua_State *L);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

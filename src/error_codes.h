@@ -20,7 +20,12 @@
     X(HTTP_ERROR, "a non-2xx response without the gateway's {code, message} body")         \
     X(TRANSPORT_ERROR, "a Lua transport raised or returned something not a response")       \
     X(OUT_OF_MEMORY, "an allocation failed")                                                \
-    X(DECODE_ERROR, "functions.json.decode was given invalid JSON")
+    X(DECODE_ERROR, "functions.json.decode was given invalid JSON")                         \
+    X(CANCELLED, "a started call was cancelled, or its client closed, before it finished") \
+    X(AUTH_REFRESH_FAILED, "the auth option's access token could not be refreshed; the "   \
+                           "error that needed it is in `cause`")                            \
+    X(RANDOM_UNAVAILABLE, "the OS random source failed, so no request id could be made; "  \
+                          "nothing is sent")
 
 #define CBF_DECLARE_ERROR_CODE(name, meaning) extern const char CBF_E_##name[];
 CBF_ERROR_CODES(CBF_DECLARE_ERROR_CODE)

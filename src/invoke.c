@@ -1,21 +1,96 @@
-/* client:invoke, try_invoke, invoke_all, prepare and process: one call or many, through
- * the libcurl transport (the client's multi handle) or the user's Lua transport. */
+/* client:invoke, try_invoke, invoke_all, prepare and process: one call or many through
+ * the libcurl transport (the client's multi handle); clients with a Lua transport go
+ * through lua_methods.c, which uses prepare and the helpers at the end. */
 #include "invoke.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "error.h"
+#include "hooks.h"
 #include "info.h"
-#include "options.h"
 #include "request.h"
 #include "response.h"
 #include "transport_curl.h"
 #include "transport_lua.h"
 
 #define DEFAULT_CONCURRENCY 16
+#define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
+
+/* Slots a method may need on top of its arguments, checked once on entry. */
+#define STACK_NEED 64
+
+/* Give a transfer to the call that `c->owner` names: the guard around that call
+ * takes it back however the call ends. */
+void cbf_invoke_claim(cbf_client *c, cbf_transfer *t) {
+    t->active = 1;
+    t->owner = c->owner;
+}
+
+/* The call is over with its transfer: idle again. */
+static void unclaim(cbf_transfer *t) {
+    t->active = 0;
+    t->call = 0;
+    t->owner = NULL;
+}
+
+/* Take back every transfer `owner` claimed: detached, cleared and idle again. A
+ * started call's transfer belongs to the call (owner = the call), never to a guard. */
+static void release_owned(cbf_client *c, const void *owner) {
+    size_t k;
+    for (k = 0; k < c->ntransfers; k++) {
+        cbf_transfer *t = c->transfers[k];
+        if (t->owner == owner) cbf_client_detach(c, t);
+    }
+}
+
+/* Push nil, err under the error on top (so a method returns both). */
+static int nil_err(lua_State *L) { return cbf_error_fail(L, 0); }
+
+/* Every method runs `body` through here: a closed or busy client is refused before
+ * anything starts, and the body runs under lua_pcall so that, whatever raises inside
+ * (a memory error, a caller's metamethod), its transfers, the call count and the busy
+ * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
+ * becomes nil, err (try_invoke, prepare, process, which never raise). */
+int cbf_invoke_guarded(lua_State *L, lua_CFunction body, int raise) {
+    cbf_client *c = cbf_client_check(L, 1);
+    int nargs = lua_gettop(L), status;
+    const void *outer = c->owner;
+    char owner; /* its address names this call's transfers */
+    const char *refused = c->closed    ? "the client is closed"
+                          : c->running ? "the client is busy: a token or codec function called it again"
+                                       : NULL;
+    if (refused || !lua_checkstack(L, STACK_NEED)) {
+        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
+                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
+        return raise ? lua_error(L) : nil_err(L);
+    }
+    cbf_client_call_begin(c);
+    c->owner = &owner;
+    lua_pushcfunction(L, body);
+    lua_insert(L, 1);
+    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    release_owned(c, &owner);
+    c->owner = outer;
+    c->running = 0; /* set only by a loop that runs no nested call */
+    cbf_client_call_end(c);
+    if (status == 0) return lua_gettop(L);
+    if (raise) return lua_error(L);
+    if (!cbf_error_is(L, -1)) {
+        /* Not one of ours: a memory error, or caller code raising on a path that has
+         * no error of its own. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
+        lua_replace(L, -2);
+    }
+    return nil_err(L);
+}
 
 /* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
 static int ensure_transfers(cbf_client *c, size_t n) {
@@ -33,28 +108,28 @@ static int ensure_transfers(cbf_client *c, size_t n) {
     return 0;
 }
 
-/* A transfer no call is using, made if need be. */
-static cbf_transfer *idle_transfer(cbf_client *c) {
+cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c) {
     size_t k;
     for (k = 0; k < c->ntransfers; k++)
         if (!c->transfers[k]->active) return c->transfers[k];
     return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
 }
 
-/* The transfer has finished: push `result, info` (0) or an error (-1). */
-static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
+int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
     cbf_response r;
     cbf_timings tm;
     int record, rc;
-    long status = cbf_transfer_status(t);
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     cbf_transfer_timings(t, &tm);
+    cbf_retry_note_transfer(&t->retry, t->result, t->attempts);
     cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
     record = lua_gettop(L);
-    if (!cbf_transfer_succeeded(t)) {
-        char msg[CBF_TRANSFER_MESSAGE_SIZE];
+    if (t->result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE + 64];
         const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
         const char *id = cbf_info_header(L, record, "x-request-id");
-        cbf_error_push(L, code, msg, status, id, NULL, 0);
+        cbf_error_push(L, code, msg, status, id ? id : t->req.request_id, NULL, 0);
         lua_replace(L, record);
         lua_settop(L, record);
         rc = -1;
@@ -64,18 +139,18 @@ static int finish_curl(lua_State *L, int uv, cbf_transfer *t) {
         r.body_len = t->resp_body.len;
         r.headers = record;
         r.elapsed = tm.total;
+        r.sent_id = t->req.request_id;
         rc = cbf_response_finish(L, uv, &r);
         lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
         lua_settop(L, record + (rc == 0 ? 1 : 0));
     }
+    cbf_retry_mark(L, -1, &t->retry);
     cbf_transfer_clear(t);
     return rc;
 }
 
-/* Push the call's credential (cbf_request_token); the token function may have closed
- * the client, which fails the call. Returns 0, or -1 with an error pushed. */
-static int call_token(lua_State *L, cbf_client *c, int uv) {
-    if (cbf_request_token(L, uv)) return -1;
+int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
+    if (cbf_auth_enabled(L, uv) ? cbf_auth_token(L, c, uv) : cbf_request_token(L, uv)) return -1;
     if (c->closed) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client was closed by its token function", 0,
                        NULL, NULL, 0);
@@ -85,68 +160,162 @@ static int call_token(lua_State *L, cbf_client *c, int uv) {
     return 0;
 }
 
+int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
+    CURLcode setup = cbf_transfer_setup(t);
+    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) {
+        t->attached = 1;
+        t->retry.tries++;
+        return 0;
+    }
+    cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
+                   setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
+                   NULL, 0);
+    cbf_transfer_clear(t);
+    return -1;
+}
+
+int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
+                     const cbf_retry_policy *policy) {
+    cbf_retry_begin(&t->retry, policy, t->req.timeout);
+    cbf_hooks_request(L, uv, c, &t->req, 1);
+    return cbf_invoke_attach(L, c, t);
+}
+
+int cbf_invoke_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out) {
+    int rc;
+    if (!lua_istable(L, opts)) {
+        *out = c->retry;
+        return 0;
+    }
+    lua_pushliteral(L, "retry");
+    lua_rawget(L, opts);
+    rc = cbf_retry_policy_read(L, -1, "opts.retry", &c->retry, out);
+    lua_remove(L, rc ? -2 : -1);
+    return rc;
+}
+
+/* A retry is due: its time left becomes the attempt's timeout. */
+static void prepare_retry(cbf_transfer *t) {
+    t->retry.wake_ms = 0;
+    t->req.timeout = cbf_retry_time_left(&t->retry);
+    if (t->req.connect_timeout > t->req.timeout) t->req.connect_timeout = t->req.timeout;
+}
+
+/* An attempt failed with its error on top. With `auth`, ACCESS_TOKEN_EXPIRED (the
+ * gateway refused before running the function) is refreshed and replayed once per
+ * call: 1, the error popped, t->req carrying the new token. 0: not that case (the
+ * error stays). -1: the refresh failed, AUTH_REFRESH_FAILED replaced the error. */
+static int replay_expired(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    int expired;
+    if (t->retry.replayed || !lua_istable(L, -1) || !cbf_auth_enabled(L, uv)) return 0;
+    lua_getfield(L, -1, "code");
+    expired = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "ACCESS_TOKEN_EXPIRED") == 0;
+    lua_pop(L, 1);
+    if (!expired) return 0;
+    t->retry.replayed = 1;
+    if (cbf_auth_renew(L, c, uv, &t->req)) {
+        cbf_retry_mark(L, -1, &t->retry);
+        lua_remove(L, -2);
+        return -1;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+int cbf_invoke_again(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    switch (replay_expired(L, c, uv, t)) {
+    case 1:
+        t->retry.wake_ms = cbf_loop_clock_ms(); /* at once */
+        return 1;
+    case -1:
+        return -1;
+    default:
+        break;
+    }
+    if (!cbf_retry_schedule(L, &t->retry)) return 0;
+    lua_pop(L, 1);
+    return 1;
+}
+
+int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
+    prepare_retry(t);
+    cbf_hooks_request(L, uv, c, &t->req, t->retry.tries + 1);
+    return cbf_invoke_attach(L, c, t);
+}
+
+/* Send t->req through libcurl until an attempt's outcome is final; waits between
+ * attempts keep the loop (and the client's started calls) moving. Pushes `result,
+ * info` (0) or an error (-1). */
+static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
+                        const cbf_retry_policy *policy) {
+    if (cbf_invoke_start(L, c, uv, t, policy)) return -1;
+    for (;;) {
+        /* No Lua code runs between here and the end of the loop. The loop also
+         * moves the client's started calls along; they wait for poll. */
+        c->running = 1;
+        while (!t->done) cbf_loop_step(c->loop, POLL_MS);
+        c->running = 0;
+        if (cbf_invoke_finish_curl(L, uv, t) == 0) return 0;
+        if (cbf_invoke_again(L, c, uv, t) != 1) return -1;
+        c->running = 1;
+        cbf_retry_wait(c->loop, t->retry.wake_ms);
+        c->running = 0;
+        if (cbf_invoke_resend(L, c, uv, t)) return -1;
+    }
+}
+
 /* One call end to end through libcurl (a client with a Lua transport calls through the
  * Lua methods of lua_methods.c instead). Pushes `result, info` (0) or an error (-1). */
 static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     int base = lua_gettop(L), token, rc;
+    cbf_retry_policy policy;
     cbf_transfer *t;
     if (c->closed) { /* by an earlier call's token or transport function */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return -1;
     }
-    if (call_token(L, c, a->uv)) return -1;
+    if (cbf_invoke_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    t = idle_transfer(c);
+    t = cbf_invoke_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
         return -1;
     }
-    /* Lua code still runs below (a user codec): a nested call on this client must
-     * take another transfer, not this one. */
-    cbf_client_claim(c, t);
-    if (cbf_request_build(L, c, a, token, &t->req)) {
+    /* Lua code still runs below (a user codec, a hook): a nested call on this client
+     * must take another transfer, not this one. */
+    cbf_invoke_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req) || cbf_invoke_policy(L, c, a->opts, &policy)) {
         rc = -1;
     } else {
-        const char *message, *code = cbf_transfer_start(c, t, &message);
-        if (code) {
-            cbf_error_push(L, code, message, 0, NULL, NULL, 0);
-            rc = -1;
-        } else {
-            /* No Lua code runs between here and the end of the loop. */
-            c->running = 1;
-            while (!t->done) cbf_multi_step(c->multi, POLL_MS);
-            c->running = 0;
-            rc = finish_curl(L, a->uv, t);
-        }
+        rc = run_attempts(L, c, a->uv, t, &policy);
+        cbf_hooks_response(L, a->uv, c, &t->req, -1, rc == 0, t->retry.tries, t->retry.started_ms);
     }
-    t->active = 0;
-    t->owner = NULL;
+    unclaim(t);
     lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
 
-/* A method's (self, name, payload, opts) as call arguments; the uservalue goes to 5. */
-static void method_args(lua_State *L, cbf_call_args *a) {
+void cbf_invoke_method_args(lua_State *L, cbf_call_args *a) {
     lua_settop(L, 4);
     cbf_getuservalue(L, 1);
     a->uv = 5;
     a->name = 2;
     a->payload = 3;
     a->opts = 4;
-    a->opts_is_call = 0;
+    a->opts_is_call = CBF_OPTS_INVOKE;
 }
 
 static int invoke_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
-    method_args(L, &a);
+    cbf_invoke_method_args(L, &a);
     if (run_one(L, c, &a) == 0) return 2;
     return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 1); }
-static int client_try_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 0); }
+static int client_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
@@ -155,15 +324,15 @@ static int client_try_invoke(lua_State *L) { return cbf_client_guarded(L, invoke
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int token;
-    if (call_token(L, c, a->uv)) return cbf_error_nil_err(L);
+    if (cbf_invoke_token(L, c, a->uv)) return nil_err(L);
     token = lua_gettop(L);
-    t = idle_transfer(c);
+    t = cbf_invoke_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-        return cbf_error_nil_err(L);
+        return nil_err(L);
     }
-    cbf_client_claim(c, t);
-    if (cbf_request_build(L, c, a, token, &t->req)) return cbf_error_nil_err(L);
+    cbf_invoke_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req)) return nil_err(L);
     cbf_request_push(L, &t->req);
     /* so a transport can stop reading a body early (the ngx transport does) */
     lua_pushinteger(L, (lua_Integer)c->max_response_size);
@@ -174,13 +343,13 @@ static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
 static int prepare_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
     cbf_call_args a;
-    method_args(L, &a);
+    cbf_invoke_method_args(L, &a);
     return prepare_args(L, c, &a);
 }
 
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) { return cbf_client_guarded(L, prepare_body, 0); }
+static int client_prepare(lua_State *L) { return cbf_invoke_guarded(L, prepare_body, 0); }
 
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
@@ -190,38 +359,43 @@ static int process_body(lua_State *L) {
     lua_settop(L, 2);
     cbf_getuservalue(L, 1);
     if (cbf_lua_response_read(L, 2, c->max_response_size, CBF_E_INVALID_ARGUMENT, &r))
-        return cbf_error_nil_err(L);
+        return cbf_error_fail(L, 0);
     if (lua_istable(L, 2)) {
         lua_pushliteral(L, "elapsed");
         lua_rawget(L, 2);
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    if (cbf_response_finish(L, 3, &r)) return cbf_error_nil_err(L);
+    if (cbf_response_finish(L, 3, &r)) return nil_err(L);
     return 2;
 }
 
-static int client_process(lua_State *L) { return cbf_client_guarded(L, process_body, 0); }
+static int client_process(lua_State *L) { return cbf_invoke_guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
 /* Stack layout while invoke_all runs (all_through_curl gets the same as arguments). */
 enum { ALL_CLIENT = 1, ALL_CALLS, ALL_OPTS, ALL_UV, ALL_RESULTS, ALL_TOP = ALL_RESULTS };
 
+void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok) {
+    int n = ok ? 2 : 1;
+    lua_insert(L, tbl - n); /* the table goes under the outcome */
+    tbl -= n;
+    lua_pushboolean(L, ok);
+    lua_setfield(L, tbl, "ok");
+    if (ok) {
+        lua_setfield(L, tbl, "info");
+        lua_setfield(L, tbl, "result");
+    } else {
+        lua_setfield(L, tbl, "error");
+    }
+}
+
 /* results[i] = { ok = true, result =, info = } from `result, info` on top, or
  * { ok = false, error = } from an error on top. */
 static void store_outcome(lua_State *L, lua_Integer i, int ok) {
     lua_createtable(L, 0, 3);
-    lua_pushboolean(L, ok);
-    lua_setfield(L, -2, "ok");
-    if (ok) {
-        lua_insert(L, -3);
-        lua_setfield(L, -3, "info");
-        lua_setfield(L, -2, "result");
-    } else {
-        lua_insert(L, -2);
-        lua_setfield(L, -2, "error");
-    }
+    cbf_invoke_set_outcome(L, lua_gettop(L), ok);
     lua_rawseti(L, ALL_RESULTS, i);
 }
 
@@ -249,61 +423,94 @@ static int call_args(lua_State *L, lua_Integer i, cbf_call_args *a) {
     }
     a->payload = lua_gettop(L);
     a->uv = ALL_UV;
-    a->opts_is_call = 1;
+    a->opts_is_call = CBF_OPTS_CALL_TABLE;
     return 0;
 }
 
 /* Start calls[i] on a free transfer, or store its error at once. Returns 1 if started. */
 static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *t) {
     cbf_call_args a;
-    const char *code, *message;
+    cbf_retry_policy policy;
     int token;
     if (c->closed) { /* by a token or codec function of an earlier call */
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         store_outcome(L, i, 0);
         return 0;
     }
-    if (call_args(L, i, &a) != 0 || call_token(L, c, ALL_UV) != 0) {
+    if (call_args(L, i, &a) != 0 || cbf_invoke_token(L, c, ALL_UV) != 0) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
     }
     token = lua_gettop(L);
-    if (cbf_request_build(L, c, &a, token, &t->req) != 0) {
+    if (cbf_request_build(L, c, &a, token, &t->req) != 0 || cbf_invoke_policy(L, c, a.opts, &policy)) {
         store_outcome(L, i, 0);
         lua_settop(L, ALL_TOP);
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    code = cbf_transfer_start(c, t, &message);
-    if (code) {
-        cbf_error_push(L, code, message, 0, NULL, NULL, 0);
+    cbf_invoke_claim(c, t);
+    if (cbf_invoke_start(L, c, ALL_UV, t, &policy)) {
+        cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
+        unclaim(t);
         store_outcome(L, i, 0);
         return 0;
     }
     t->call = (int)i;
-    cbf_client_claim(c, t);
     return 1;
 }
 
+/* Transfers in use, by started calls or by an outer call (invoke_all leaves them be). */
+static size_t busy_transfers(const cbf_client *c) {
+    size_t k, n = 0;
+    for (k = 0; k < c->ntransfers; k++) n += c->transfers[k]->active != 0;
+    return n;
+}
+
+/* Runs under lua_pcall so that any raise still lets invoke_all detach its transfers.
+ * The pool never grows meanwhile: nested calls are refused while c->running. */
 static int all_through_curl(lua_State *L) {
     cbf_client *c = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, ALL_CALLS), next = 1;
     size_t limit = (size_t)lua_tointeger(L, lua_upvalueindex(2)), inflight = 0, k;
     while (next <= n || inflight > 0) {
-        for (k = 0; k < limit && next <= n; k++) {
+        long long now = cbf_loop_clock_ms(), wake = now + POLL_MS;
+        for (k = 0; k < c->ntransfers; k++) { /* calls waiting to retry */
+            cbf_transfer *t = c->transfers[k];
+            if (t->call == 0 || t->retry.wake_ms == 0) continue;
+            if (t->retry.wake_ms > now) {
+                if (t->retry.wake_ms < wake) wake = t->retry.wake_ms;
+                continue;
+            }
+            if (cbf_invoke_resend(L, c, ALL_UV, t)) {
+                cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
+                store_outcome(L, t->call, 0);
+                unclaim(t);
+                inflight--;
+            }
+        }
+        for (k = 0; k < c->ntransfers && inflight < limit && next <= n; k++) {
             cbf_transfer *t = c->transfers[k];
             if (t->active) continue;
             inflight += (size_t)start_call(L, c, next++, t);
         }
         if (inflight == 0) continue;
-        if (cbf_multi_step(c->multi, POLL_MS) == 0) continue;
-        for (k = 0; k < limit; k++) {
+        if (cbf_loop_running(c->loop) == 0) { /* only waits for retries */
+            cbf_retry_wait(c->loop, wake);
+            continue;
+        }
+        if (cbf_loop_step(c->loop, (int)(wake - now)) == 0) continue;
+        for (k = 0; k < c->ntransfers; k++) {
             cbf_transfer *t = c->transfers[k];
-            if (!t->active || !t->done) continue;
-            t->active = 0;
+            lua_Integer i = t->call;
+            int ok;
+            if (!t->active || !t->done || i == 0) continue;
+            ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
+            if (!ok && cbf_invoke_again(L, c, ALL_UV, t) == 1) continue; /* resent above */
+            cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
+            unclaim(t);
             inflight--;
-            store_outcome(L, t->call, finish_curl(L, ALL_UV, t) == 0);
+            store_outcome(L, i, ok);
         }
     }
     return 0;
@@ -311,15 +518,18 @@ static int all_through_curl(lua_State *L) {
 
 static lua_Integer concurrency_option(lua_State *L) {
     lua_Integer conc = DEFAULT_CONCURRENCY;
-    if (cbf_options_check(L, ALL_OPTS, cbf_batch_options, "invoke_all", 0)) lua_error(L);
     if (lua_isnil(L, ALL_OPTS)) return conc;
+    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
+    lua_pushnil(L);
+    while (lua_next(L, ALL_OPTS) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
+        lua_pop(L, 1);
+    }
     cbf_rawfield(L, ALL_OPTS, "concurrency");
     if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
-            lua_tointeger(L, -1) > CBF_MAX_CONCURRENCY) {
-            cbf_option_invalid(L, cbf_option_find(cbf_batch_options, "concurrency"), -1);
-            lua_error(L);
-        }
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
         conc = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);
@@ -337,7 +547,7 @@ static int invoke_all_body(lua_State *L) {
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     if (conc > n) conc = n > 0 ? n : 1;
-    if (ensure_transfers(c, (size_t)conc))
+    if (ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
@@ -347,7 +557,8 @@ static int invoke_all_body(lua_State *L) {
     lua_pushvalue(L, ALL_OPTS);
     lua_pushvalue(L, ALL_UV);
     lua_pushvalue(L, ALL_RESULTS);
-    /* A raise inside is the guard's to clean up: it detaches the transfers. */
+    /* A raise inside is the guard's to clean up: it detaches this call's transfers;
+     * started calls go on. */
     c->running = 1;
     lua_call(L, ALL_TOP, 0);
     c->running = 0;
@@ -355,7 +566,7 @@ static int invoke_all_body(lua_State *L) {
     return 1;
 }
 
-static int client_invoke_all(lua_State *L) { return cbf_client_guarded(L, invoke_all_body, 1); }
+static int client_invoke_all(lua_State *L) { return cbf_invoke_guarded(L, invoke_all_body, 1); }
 
 /* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
 
@@ -371,7 +582,7 @@ static int plan_all_body(lua_State *L) {
 }
 
 /* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
-int cbf_invoke_plan_all(lua_State *L) { return cbf_client_guarded(L, plan_all_body, 1); }
+int cbf_invoke_plan_all(lua_State *L) { return cbf_invoke_guarded(L, plan_all_body, 1); }
 
 static int prepare_call_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, ALL_CLIENT);
@@ -380,24 +591,22 @@ static int prepare_call_body(lua_State *L) {
     lua_settop(L, 3);
     cbf_getuservalue(L, ALL_CLIENT); /* ALL_UV */
     if (c->closed) { /* by an earlier call's token or transport function */
-        lua_pushnil(L);
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
-        return 2;
+        return cbf_error_fail(L, 0);
     }
-    if (call_args(L, i, &a) != 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
+    if (call_args(L, i, &a) != 0) return nil_err(L);
     return prepare_args(L, c, &a);
 }
 
 /* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
-int cbf_invoke_prepare_call(lua_State *L) { return cbf_client_guarded(L, prepare_call_body, 0); }
+int cbf_invoke_prepare_call(lua_State *L) { return cbf_invoke_guarded(L, prepare_call_body, 0); }
 
-const luaL_Reg cbf_invoke_methods[] = {{"invoke", client_invoke},
+void cbf_invoke_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"invoke", client_invoke},
                                        {"try_invoke", client_try_invoke},
                                        {"invoke_all", client_invoke_all},
                                        {"prepare", client_prepare},
                                        {"process", client_process},
                                        {NULL, NULL}};
+    luaL_setfuncs(L, methods, 0);
+}

@@ -6,9 +6,9 @@
 
 #include "buffer.h"
 #include "compat.h"
+#include "json_int64.h"
 
 #define CBF_JSON_MAX_DEPTH 1000
-#define CBF_JSON_TOO_DEEP "nesting deeper than " CBF_STRINGIFY(CBF_JSON_MAX_DEPTH)
 /* Registry name of the array metatable (functions.array_mt). */
 #define CBF_JSON_ARRAY_MT "cloudbase.functions.array_mt"
 
@@ -20,8 +20,10 @@ typedef struct {
  * error messages ("payload" gives "payload.items[3]"). */
 int cbf_json_encode(lua_State *L, int idx, const char *root, cbf_buffer *out,
                     cbf_json_error *err);
-/* Decode s[0, len) and push the one value it holds. */
-int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err);
+/* Decode s[0, len) and push the one value it holds. `big` says what an integer the
+ * Lua number type cannot hold exactly becomes (json_int64.h). */
+int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_big big,
+                    cbf_json_error *err);
 /* Push the metatable that marks a table as a JSON array (one per state). */
 void cbf_json_push_array_mt(lua_State *L);
 /* codec[method](value) for the user's codec table at `codec`, the lookup included,

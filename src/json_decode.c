@@ -5,8 +5,10 @@
  * value is allowed, anything else after it is an error.
  *
  * - Integer-looking numbers (no '.', 'e' or 'E') that fit int64 become Lua
- *   integers, -9223372036854775808 included; larger ones become floats (the
- *   nearest double), as do all other numbers (correctly rounded: exact
+ *   integers, -9223372036854775808 included (where numbers are doubles, on
+ *   5.1, 5.2 and LuaJIT: those within +-2^53); larger ones become floats (the
+ *   nearest double), or their text or a LuaJIT int64_t/uint64_t cdata when the
+ *   caller asks (`big`, json_int64.h); all other numbers become floats (correctly rounded: exact
  *   arithmetic when the digits allow it, else strtod with the C locale's
  *   decimal point swapped in). Beyond the double range they are an error
  *   (strtod would give +-inf, which encode refuses).
@@ -39,6 +41,7 @@ typedef struct {
     const unsigned char *start, *p, *end;
     cbf_json_error *err;
     int depth;
+    cbf_json_big big; /* what integers past the number type's exact range become */
     int scratch_slot; /* stack slot anchoring the scratch userdata */
     unsigned char *scratch;
     size_t scratch_cap;
@@ -354,6 +357,28 @@ static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 #endif
 
+/* The integer literal [s, e), of magnitude m (when `exact`: it fits a uint64_t), when
+ * the Lua number type cannot hold it exactly: pushed as d->big says. Returns 1 when
+ * pushed, 0 when it is not such an integer or is to be the nearest float, -1 on error. */
+static int push_big_integer(decoder *d, const unsigned char *s, const unsigned char *e,
+                            uint64_t m, int neg, int exact) {
+#if LUA_VERSION_NUM >= 503
+    if (exact && m <= (uint64_t)INT64_MAX + neg) return 0;
+#else
+    if (exact && m <= ((uint64_t)1 << 53)) return 0; /* doubles hold these exactly */
+#endif
+    if (d->big == CBF_JSON_BIG_STRING) {
+        lua_pushlstring(d->L, (const char *)s, (size_t)(e - s));
+        return 1;
+    }
+    if (!exact || (neg && m > (uint64_t)INT64_MAX + 1)) return 0; /* past 64 bits */
+    if (cbf_json_push_cdata_integer(d->L, neg ? 0 - m : m, neg || m <= (uint64_t)INT64_MAX) != 0) {
+        strcpy(d->err->message, "cannot make an int64_t cdata");
+        return -1;
+    }
+    return 1;
+}
+
 static int parse_number(decoder *d) {
     const unsigned char *start = d->p, *p = d->p, *end = d->end;
     const uint64_t cutoff = UINT64_MAX / 10; /* m * 10 + 9 cannot wrap below it */
@@ -408,6 +433,10 @@ static int parse_number(decoder *d) {
     }
     d->p = p;
 
+    if (is_int && d->big != CBF_JSON_BIG_FLOAT) {
+        int rc = push_big_integer(d, start, p, m, neg, exact);
+        if (rc != 0) return rc < 0 ? -1 : 0;
+    }
     if (is_int && exact) {
 #if LUA_VERSION_NUM >= 503
         if (!neg && m <= (uint64_t)LUA_MAXINTEGER) {
@@ -449,7 +478,7 @@ static int parse_value(decoder *d);
 #define BATCH 16
 
 static int enter(decoder *d) {
-    if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, CBF_JSON_TOO_DEEP, d->p);
+    if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, "nesting deeper than 1000", d->p);
     if (!lua_checkstack(d->L, 2 * BATCH + 4)) return fail_at(d, "Lua stack exhausted", d->p);
     return 0;
 }
@@ -587,7 +616,8 @@ static int parse_value(decoder *d) {
     }
 }
 
-int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err) {
+int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_big big,
+                    cbf_json_error *err) {
     decoder d;
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 4)) {
@@ -600,6 +630,7 @@ int cbf_json_decode(lua_State *L, const char *s, size_t len, cbf_json_error *err
     d.end = d.start + (s ? len : 0);
     d.err = err;
     d.depth = 0;
+    d.big = big;
     d.scratch_slot = top + 1;
     d.scratch = NULL;
     d.scratch_cap = 0;

@@ -7,10 +7,14 @@
  * - Strings are validated as UTF-8 and copied in runs; only '"', '\\' and
  *   control characters are escaped.
  *
- * The encoder never calls Lua code and never raises: it reads tables with raw
- * accesses, and a value it cannot encode fills `err` with a message that names
- * the value's path ("cannot encode a function at payload.items[3]"). */
+ * - On LuaJIT, int64_t and uint64_t cdata are written exactly (json_int64.c).
+ *
+ * The encoder calls no user code and never raises: it reads tables with raw
+ * accesses (the one Lua call, LuaJIT's cdata check, is protected), and a value
+ * it cannot encode fills `err` with a message that names the value's path
+ * ("cannot encode a function at payload.items[3]"). */
 #include "json.h"
+#include "json_int64.h"
 #include "json_internal.h"
 #include "json_number.h"
 
@@ -354,7 +358,8 @@ static int encode_scalar(encoder *e, int idx) {
         if (n == (lua_Number)HUGE_VAL) return fail(e, "cannot encode inf", NULL);
         if (n == -(lua_Number)HUGE_VAL) return fail(e, "cannot encode -inf", NULL);
 #if LUA_VERSION_NUM < 503
-        if (n == floor(n) && fabs(n) <= 9007199254740992.0) {
+        /* Doubles only: integral values are integers, but -0.0 keeps its sign as a float. */
+        if (n == floor(n) && fabs(n) <= 9007199254740992.0 && !(n == 0 && signbit(n))) {
             rc = put_integer(e, (lua_Integer)n);
             break;
         }
@@ -373,8 +378,13 @@ static int encode_scalar(encoder *e, int idx) {
         if (lua_touserdata(L, idx) != NULL) return fail(e, "cannot encode a light userdata", NULL);
         rc = put(e, "null", 4);
         break;
-    default:
-        return fail(e, "cannot encode a ", lua_typename(L, lua_type(L, idx)));
+    default: {
+        char digits[24];
+        size_t n = cbf_json_cdata_integer(L, idx, digits, sizeof digits);
+        if (n == 0) return fail(e, "cannot encode a ", lua_typename(L, lua_type(L, idx)));
+        rc = put(e, digits, n);
+        break;
+    }
     }
     return rc != 0 ? fail_oom(e) : 0;
 }
@@ -391,7 +401,7 @@ static int fail_deep(encoder *e, const void *self) {
             if (e->frames[m].table == e->frames[k].table) return fail_path(e, "cycle", NULL, k);
     for (m = 0; m < e->depth; m++)
         if (e->frames[m].table == self) return fail(e, "cycle", NULL);
-    return fail(e, CBF_JSON_TOO_DEEP, NULL);
+    return fail(e, "nesting deeper than 1000", NULL);
 }
 
 static enc_frame *push_frame(encoder *e, int idx, const void *table) {

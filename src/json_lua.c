@@ -1,7 +1,9 @@
 /* The Lua face of the codec: functions.json = { encode, decode, null, array_mt }.
  *
  *   json.encode(value) -> string   raises an ENCODE_ERROR error object
- *   json.decode(text)  -> value    raises a DECODE_ERROR error object
+ *   json.decode(text [, opts]) -> value
+ *                                  raises a DECODE_ERROR error object; opts:
+ *                                  { big_integers = "float" | "string" | "cdata" }
  *   json.null                      the NULL light userdata (== cjson.null)
  *   json.array_mt                  setmetatable(t, json.array_mt) makes t encode
  *                                  as an array, even when empty
@@ -93,8 +95,24 @@ static int json_decode(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     cbf_json_error err;
+    int big = CBF_JSON_BIG_FLOAT;
+    lua_settop(L, 2);
+    if (!lua_isnil(L, 2)) {
+        const char *why = NULL;
+        if (!lua_istable(L, 2)) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "json.decode options must be a table");
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "big_integers") != 0)
+                return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "json.decode takes only the option big_integers");
+        }
+        lua_getfield(L, 2, "big_integers");
+        big = cbf_json_big_option(L, -1, &why);
+        if (big < 0) return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, why);
+    }
     lua_settop(L, 1);
-    if (cbf_json_decode(L, s, len, &err) != 0) return cbf_error_raise(L, CBF_E_DECODE_ERROR, err.message);
+    if (cbf_json_decode(L, s, len, (cbf_json_big)big, &err) != 0)
+        return cbf_error_raise(L, CBF_E_DECODE_ERROR, err.message);
     return 1;
 }
 

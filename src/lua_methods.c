@@ -16,7 +16,7 @@ static const char chunk[] =
     "local methods, C = ...\n"
     "local c_invoke, c_try_invoke, c_invoke_all = methods.invoke, methods.try_invoke, methods.invoke_all\n"
     "local prepare, prepare_call, plan_all = methods.prepare, C.prepare_call, C.plan_all\n"
-    "local transport_of, complete, clock = C.transport_of, C.complete, C.clock\n"
+    "local transport_of, complete, clock, sending = C.transport_of, C.complete, C.clock, C.sending\n"
     "local error, pcall, rawget, G = error, pcall, rawget, _G\n"
     "local yieldable_pcall = pcall\n"
     /* PUC Lua 5.1 cannot yield across pcall: run the transport in a coroutine and pass
@@ -35,8 +35,9 @@ static const char chunk[] =
     "  end\n"
     "end\n"
     "local function through(self, transport, req)\n"
+    "  sending(self, req)\n"
     "  local started = clock()\n"
-    "  return complete(self, started, yieldable_pcall(transport, req))\n"
+    "  return complete(self, started, req, yieldable_pcall(transport, req))\n"
     "end\n"
     "local function call(self, transport, name, payload, opts)\n"
     "  local req, err = prepare(self, name, payload, opts)\n"
@@ -107,6 +108,7 @@ void cbf_lua_methods_install(lua_State *L) {
                                        {"plan_all", cbf_invoke_plan_all},
                                        {"transport_of", cbf_lua_transport_of},
                                        {"complete", cbf_lua_transport_complete},
+                                       {"sending", cbf_lua_transport_sending},
                                        {"clock", cbf_lua_clock},
                                        {NULL, NULL}};
     int methods = lua_gettop(L);

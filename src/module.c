@@ -1,15 +1,12 @@
-/* luaopen_cloudbase_functions: the module table and the client's metatable, assembled
- * here from the tables each file exports, so dependencies run one way: this file
- * knows them all, they do not know each other. */
+/* luaopen_cloudbase_functions: the module table. */
 #include <pthread.h>
 
 #include <curl/curl.h>
 
 #include "client.h"
 #include "error.h"
-#include "invoke.h"
 #include "json.h"
-#include "lua_methods.h"
+#include "pool.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_OK;
@@ -32,31 +29,16 @@ static int is_error(lua_State *L) {
 
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L);
 
-/* The client's metatable: its entries, and as __index the methods (a client with a
- * Lua transport gets the Lua-frame invoke, try_invoke and invoke_all). */
-static void open_client_metatable(lua_State *L) {
-    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
-        luaL_setfuncs(L, cbf_client_meta, 0);
-        lua_newtable(L);
-        luaL_setfuncs(L, cbf_client_methods, 0);
-        luaL_setfuncs(L, cbf_invoke_methods, 0);
-        cbf_lua_methods_install(L);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-}
-
-/* The module's functions; its values (Error, null, array_mt, json, version) follow. */
-static const luaL_Reg module_functions[] = {{"new", cbf_client_new},
-                                             {"is_error", is_error},
-                                             {NULL, NULL}};
-
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
     pthread_once(&curl_once, init_curl);
     if (curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
-    open_client_metatable(L);
     lua_newtable(L);
-    luaL_setfuncs(L, module_functions, 0);
+    cbf_client_open(L);
+    lua_setfield(L, -2, "new");
+    cbf_pool_open(L);
+    lua_setfield(L, -2, "pool");
+    lua_pushcfunction(L, is_error);
+    lua_setfield(L, -2, "is_error");
     cbf_error_push_metatable(L);
     lua_setfield(L, -2, "Error");
     lua_pushlightuserdata(L, NULL); /* the same value as cjson.null */

@@ -7,13 +7,24 @@
 
 #include "error.h"
 #include "json.h"
-#include "options.h"
+#include "request_id.h"
 #include "wire.h"
 
 #define USER_AGENT "lua-cloudbase-functions/" CBF_VERSION
 
 static int invalid(lua_State *L, const char *message) {
     cbf_error_push(L, CBF_E_INVALID_ARGUMENT, message, 0, NULL, NULL, 0);
+    return -1;
+}
+
+/* An error from inside a check that had pushed a table at `above` (0: none): the error
+ * takes the table's place. */
+static int invalid_above(lua_State *L, int above, const char *message) {
+    invalid(L, message);
+    if (above) {
+        lua_replace(L, above);
+        lua_settop(L, above);
+    }
     return -1;
 }
 
@@ -48,35 +59,17 @@ static int valid_name(const char *s, size_t len) {
     return 1;
 }
 
-/* Push "<what><detail>" as an INVALID_ARGUMENT error over the `drop` values on top (and
- * over the copy at `above`, if any). The detail may quote a header name: cut long. */
-static int invalid_header(lua_State *L, int drop, int above, const char *what, const char *detail,
-                          const char *name) {
-    if (name) {
-        size_t len = strlen(name);
-        lua_pushlstring(L, name, len > 40 ? 40 : len);
-        lua_pushfstring(L, detail, what, lua_tostring(L, -1));
-        lua_remove(L, -2);
-    } else {
-        lua_pushfstring(L, detail, what);
-    }
-    cbf_error_push(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1), 0, NULL, NULL, 0);
-    lua_replace(L, -2 - drop);
-    lua_pop(L, drop);
-    if (above) {
-        lua_replace(L, above);
-        lua_settop(L, above);
-    }
-    return -1;
-}
-
 int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy) {
+    char msg[160];
     int out = 0;
     if (lua_isnoneornil(L, idx)) {
         if (copy) lua_pushnil(L);
         return 0;
     }
-    if (!lua_istable(L, idx)) return invalid_header(L, 0, 0, what, "%s must be a table of name = value", NULL);
+    if (!lua_istable(L, idx)) {
+        snprintf(msg, sizeof msg, "%s must be a table of name = value", what);
+        return invalid(L, msg);
+    }
     if (copy) {
         lua_newtable(L);
         out = lua_gettop(L);
@@ -85,21 +78,36 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
     while (lua_next(L, idx) != 0) {
         size_t nlen, vlen;
         const char *name, *value;
-        if (lua_type(L, -2) != LUA_TSTRING)
-            return invalid_header(L, 2, out, what, "%s: header names must be strings", NULL);
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            snprintf(msg, sizeof msg, "%s: header names must be strings", what);
+            return invalid_above(L, out, msg);
+        }
         name = lua_tolstring(L, -2, &nlen);
-        if (!cbf_wire_ok(name, nlen, CBF_WIRE_TOKEN))
-            return invalid_header(L, 2, out, what, "%s: invalid header name", NULL);
-        if (cbf_wire_reserved_header(name, nlen))
-            return invalid_header(L, 2, out, what,
-                                  "%s: %s is set by the client and cannot be overridden", name);
-        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-            return invalid_header(L, 2, out, what, "%s: value of %s must be a string or a number",
-                                  name);
+        if (!cbf_wire_ok(name, nlen, CBF_WIRE_TOKEN)) {
+            lua_pop(L, 2);
+            snprintf(msg, sizeof msg, "%s: invalid header name", what);
+            return invalid_above(L, out, msg);
+        }
+        if (cbf_wire_reserved_header(name, nlen)) {
+            snprintf(msg, sizeof msg, "%s: %.40s is set by the client and cannot be overridden",
+                     what, name);
+            lua_pop(L, 2);
+            return invalid_above(L, out, msg);
+        }
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+            snprintf(msg, sizeof msg, "%s: value of %.40s must be a string or a number", what,
+                     name);
+            lua_pop(L, 2);
+            return invalid_above(L, out, msg);
+        }
         lua_pushvalue(L, -1); /* tolstring on a copy: never convert a number key in place */
         value = lua_tolstring(L, -1, &vlen);
-        if (!cbf_wire_ok(value, vlen, CBF_WIRE_VALUE))
-            return invalid_header(L, 3, out, what, "%s: value of %s contains a control byte", name);
+        if (!cbf_wire_ok(value, vlen, CBF_WIRE_VALUE)) {
+            snprintf(msg, sizeof msg, "%s: value of %.40s contains a control byte", what, name);
+            lua_pop(L, 3);
+            return invalid_above(L, out, msg);
+        }
         if (copy) {
             lua_pushvalue(L, -3);
             lua_insert(L, -2);
@@ -112,16 +120,21 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
     return 0;
 }
 
-/* A header with this name was already added (case-insensitive). */
-static int header_present(const cbf_buffer *h, const char *name) {
+/* The value of the header `name` already added (case-insensitive), or NULL. */
+static const char *header_value(const cbf_buffer *h, const char *name) {
     size_t nlen = strlen(name), pos = 0;
     while (pos < h->len) {
         const char *entry = h->data + pos;
         size_t elen = strlen(entry);
-        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0) return 1;
+        if (elen > nlen && entry[nlen] == ':' && strncasecmp(entry, name, nlen) == 0)
+            return entry + nlen + 1 + strspn(entry + nlen + 1, " \t");
         pos += elen + 1;
     }
-    return 0;
+    return NULL;
+}
+
+static int header_present(const cbf_buffer *h, const char *name) {
+    return header_value(h, name) != NULL;
 }
 
 static int add_header(cbf_buffer *h, const char *name, const char *value, size_t vlen) {
@@ -199,17 +212,48 @@ static int opt(lua_State *L, int opts, const char *key) {
     return LUA_TNIL;
 }
 
-/* A positive number of seconds (its type is checked), or the client default. */
+static int check_opts_keys(lua_State *L, int opts, int is_call) {
+    static const char *const known[] = {"qualifier", "webfn",   "timeout", "connect_timeout",
+                                        "headers",   "method",  "path",    "query",
+                                        "retry",     NULL};
+    char msg[120];
+    if (lua_isnoneornil(L, opts)) return 0;
+    if (!lua_istable(L, opts)) return invalid(L, "opts must be a table");
+    lua_pushnil(L);
+    while (lua_next(L, opts) != 0) {
+        int i, found = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
+            found |= is_call == CBF_OPTS_CALL_TABLE && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
+            found |= is_call == CBF_OPTS_START && strcmp(k, "on_done") == 0;
+        } else if (is_call == CBF_OPTS_CALL_TABLE && lua_isinteger(L, -2)) {
+            found = lua_tointeger(L, -2) == 1 || lua_tointeger(L, -2) == 2;
+        }
+        if (!found) {
+            snprintf(msg, sizeof msg, "unknown option '%.40s'",
+                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+            lua_pop(L, 2);
+            return invalid(L, msg);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* A positive number of seconds, or the client default when absent. */
 static int opt_seconds(lua_State *L, int opts, const char *key, double dflt, double *out) {
+    char msg[96];
     opt(L, opts, key);
     if (lua_isnil(L, -1)) {
         *out = dflt;
-    } else if (lua_tonumber(L, -1) > 0 && lua_tonumber(L, -1) < CBF_MAX_SECONDS) {
+    } else if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0 &&
+               lua_tonumber(L, -1) < 1e9) {
         *out = lua_tonumber(L, -1);
     } else {
-        cbf_option_invalid(L, cbf_option_find(cbf_call_options, key), -1);
-        lua_remove(L, -2);
-        return -1;
+        lua_pop(L, 1);
+        snprintf(msg, sizeof msg, "%s must be a positive number of seconds", key);
+        return invalid(L, msg);
     }
     lua_pop(L, 1);
     return 0;
@@ -435,10 +479,9 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
     } else if (t == LUA_TNIL || t == LUA_TNONE) {
         if (cbf_buffer_append(&req->body, "{}", 2)) return out_of_memory(L);
     } else if (t != LUA_TTABLE) {
-        lua_pushfstring(L, "payload must be a table (a JSON object), got %s", lua_typename(L, t));
-        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1), 0, NULL, NULL, 0);
-        lua_remove(L, -2);
-        return -1;
+        snprintf(msg, sizeof msg, "payload must be a table (a JSON object), got %s",
+                 lua_typename(L, t));
+        return invalid(L, msg);
     } else {
         int has_codec;
         lua_getfield(L, a->uv, CBF_UV_JSON);
@@ -479,6 +522,26 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
     return 0;
 }
 
+/* The call's X-Request-Id: the caller's (client or call headers, any case), else a
+ * fresh UUID added to the headers. Kept in req for info and errors. */
+static int request_id(lua_State *L, cbf_buffer *h, cbf_request *req) {
+    const char *given = header_value(h, "X-Request-Id");
+    if (given) {
+        size_t len = strlen(given);
+        if (len > CBF_REQUEST_ID_MAX) len = CBF_REQUEST_ID_MAX;
+        memcpy(req->request_id, given, len);
+        req->request_id[len] = '\0';
+        return 0;
+    }
+    if (cbf_request_id_new(req->request_id)) {
+        cbf_error_push(L, CBF_E_RANDOM_UNAVAILABLE,
+                       "the OS random source failed: no request id could be made", 0, NULL, NULL, 0);
+        return -1;
+    }
+    if (add_header(h, "X-Request-Id", req->request_id, CBF_UUID_LEN)) return out_of_memory(L);
+    return 0;
+}
+
 static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
                          int token, cbf_request *req) {
     cbf_buffer *h = &req->headers;
@@ -495,6 +558,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     lua_getfield(L, a->uv, CBF_UV_HEADERS);
     rc |= add_header_table(h, L, lua_gettop(L));
     lua_pop(L, 1);
+    if (rc == 0 && request_id(L, h, req)) return -1;
 
     opt(L, a->opts, "qualifier");
     if (!lua_isnil(L, -1)) {
@@ -519,7 +583,38 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
         rc |= cbf_buffer_append_str(h, "Authorization: Bearer ");
         rc |= cbf_buffer_append(h, t, tlen + 1); /* with its NUL: the entry's end */
     }
+    /* curl would otherwise wait for "100 Continue" before large bodies. */
+    rc |= cbf_buffer_append(h, "Expect:", sizeof "Expect:");
     return rc ? out_of_memory(L) : 0;
+}
+
+const char *cbf_request_bearer(const cbf_request *req, size_t *len) {
+    const char *v = header_value(&req->headers, "Authorization");
+    if (!v || strncmp(v, "Bearer ", 7) != 0) return NULL;
+    *len = strlen(v + 7);
+    return v + 7;
+}
+
+int cbf_request_set_bearer(cbf_request *req, const char *token, size_t len) {
+    cbf_buffer kept;
+    size_t pos = 0;
+    int rc = 0;
+    cbf_buffer_init(&kept, req->headers.alloc);
+    while (pos < req->headers.len) {
+        const char *entry = req->headers.data + pos;
+        size_t elen = strlen(entry);
+        if (strncasecmp(entry, "Authorization:", 14) != 0) rc |= cbf_buffer_append(&kept, entry, elen + 1);
+        pos += elen + 1;
+    }
+    rc |= cbf_buffer_append_str(&kept, "Authorization: Bearer ") || cbf_buffer_append(&kept, token, len) ||
+          cbf_buffer_append(&kept, "", 1);
+    if (rc) {
+        cbf_buffer_free(&kept);
+        return -1;
+    }
+    cbf_buffer_free(&req->headers);
+    req->headers = kept;
+    return 0;
 }
 
 /* On failure the error object is left alone on top of where the stack started. */
@@ -548,15 +643,20 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     cbf_buffer_reset(&req->url, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->headers, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&req->body, CBF_BUFFER_KEEP);
+    req->request_id[0] = '\0';
     if (lua_type(L, a->name) != LUA_TSTRING)
         return invalid(L, "function name must be a string");
     name = lua_tolstring(L, a->name, &nlen);
     if (!valid_name(name, nlen))
         return invalid(L, "invalid function name: 2 to 60 characters, a letter first, then "
                           "letters, digits, '_' or '-', ending with a letter or digit");
-    if (cbf_options_check(L, a->opts, cbf_call_options, "a call", a->opts_is_call)) return -1;
+    if (check_opts_keys(L, a->opts, a->opts_is_call)) return -1;
     opt(L, a->opts, "webfn");
     webfn = lua_toboolean(L, -1);
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) {
+        lua_pop(L, 1);
+        return invalid(L, "webfn must be a boolean");
+    }
     lua_pop(L, 1);
     if (opt_seconds(L, a->opts, "timeout", c->timeout, &req->timeout) ||
         opt_seconds(L, a->opts, "connect_timeout", c->connect_timeout, &req->connect_timeout))

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -44,7 +45,11 @@ static int decode_body(lua_State *L, int uv, const char *body, size_t len) {
     lua_pop(L, 1);
     {
         cbf_json_error err;
-        if (cbf_json_decode(L, body, len, &err) == 0) return 0;
+        cbf_json_big big;
+        lua_getfield(L, uv, CBF_UV_BIG_INTEGERS);
+        big = (cbf_json_big)lua_tointeger(L, -1); /* nil: 0, the nearest float */
+        lua_pop(L, 1);
+        if (cbf_json_decode(L, body, len, big, &err) == 0) return 0;
         lua_pushstring(L, err.message);
         return -1;
     }
@@ -65,6 +70,17 @@ static void push_info(lua_State *L, const cbf_response *r, int request_id, int c
     cbf_info_attach(L, r->headers);
 }
 
+/* The error on top gets retry_after (seconds) from a Retry-After of delta-seconds; the
+ * HTTP-date form is not used by the gateway and is left out. */
+static void add_retry_after(lua_State *L, const cbf_response *r) {
+    const char *v = cbf_info_header(L, r->headers, "retry-after");
+    if (v && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 10) {
+        lua_pushinteger(L, (lua_Integer)atol(v));
+        lua_setfield(L, -3, "retry_after");
+    }
+    lua_pop(L, 1);
+}
+
 /* A non-2xx answer: the gateway's {code, message, requestId} when the body has that
  * shape, otherwise HTTP_ERROR carrying the raw body. */
 static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
@@ -83,6 +99,7 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
             lua_getfield(L, -3, "requestId");
             id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : request_id;
             cbf_error_push(L, code, message, r->status, id, NULL, 0);
+            add_retry_after(L, r);
             lua_replace(L, top + 1);
             lua_settop(L, top + 1);
             return -1;
@@ -92,6 +109,7 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
     snprintf(msg, sizeof msg, "HTTP %ld without an error body from the gateway (%zu bytes)",
              r->status, r->body_len);
     cbf_error_push(L, CBF_E_HTTP_ERROR, msg, r->status, request_id, r->body, r->body_len);
+    add_retry_after(L, r);
     return -1;
 }
 
@@ -101,6 +119,11 @@ static int finish(lua_State *L, int uv, const cbf_response *r) {
     const char *request_id = cbf_info_header(L, r->headers, "x-request-id");
     const char *content_type = cbf_info_header(L, r->headers, "content-type");
     char mt[128];
+    if (!request_id && r->sent_id && *r->sent_id) {
+        lua_pushstring(L, r->sent_id);
+        lua_replace(L, id_slot);
+        request_id = lua_tostring(L, id_slot);
+    }
     if (r->status < 200 || r->status > 299) return push_http_failure(L, uv, r, request_id);
     media_type(content_type ? content_type : "", mt, sizeof mt);
     if (r->body_len == 0) {

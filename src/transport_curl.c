@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error_codes.h"
+#include "pool.h"
 #include "request.h"
 
 static CURLcode configure(const cbf_client *c, cbf_transfer *t);
@@ -43,6 +44,7 @@ void cbf_transfer_clear(cbf_transfer *t) {
     t->too_large = 0;
     t->out_of_memory = 0;
     t->attempts = 0;
+    t->attached = 0;
     t->done = 0;
     t->result = CURLE_OK;
     t->errbuf[0] = '\0';
@@ -89,6 +91,16 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
 static int h2c_reuse_broken(const cbf_client *c) {
     return c->http_mode == CBF_HTTP_2_PRIOR_KNOWLEDGE && strncmp(c->base_url, "http://", 7) == 0 &&
            curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+}
+
+int cbf_transfer_reuses(const cbf_client *c) { return !h2c_reuse_broken(c); }
+
+/* CURLOPT_MAXAGE_CONN for "never reuse a connection idle max_idle seconds or longer".
+ * Before 8.15.0 libcurl truncates the idle time to whole seconds and reuses while that
+ * is not above the setting, i.e. up to a second past it; from 8.15.0 it compares
+ * milliseconds, and 0 there means no limit. */
+static long maxage_conn(long max_idle) {
+    return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080f00 ? max_idle : max_idle - 1;
 }
 
 /* PIPEWAIT makes a transfer wait for a connection being set up to the same host, to
@@ -147,6 +159,8 @@ static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
     if (c->ca_path) SET(CURLOPT_CAPATH, c->ca_path);
     if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
     if (c->resolve) SET(CURLOPT_RESOLVE, c->resolve);
+    SET(CURLOPT_MAXAGE_CONN, maxage_conn(c->max_idle));
+    if (c->share) SET(CURLOPT_SHARE, cbf_share_handle(c->share));
     return rc;
 }
 
@@ -166,13 +180,6 @@ static CURLcode header_list(cbf_transfer *t) {
         if (!next) return CURLE_OUT_OF_MEMORY;
         t->header_list = next;
         pos += strlen(entry) + 1;
-    }
-    {
-        /* "Name:" alone drops a header curl would add: it would otherwise send
-         * "Expect: 100-continue" and wait before large bodies. */
-        struct curl_slist *next = curl_slist_append(t->header_list, "Expect:");
-        if (!next) return CURLE_OUT_OF_MEMORY;
-        t->header_list = next;
     }
     if (cbf_buffer_append(&t->sent_headers, h->data, h->len)) {
         curl_slist_free_all(t->header_list);
@@ -286,69 +293,10 @@ const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, si
     return CBF_E_NETWORK_ERROR;
 }
 
-int cbf_multi_step(CURLM *multi, int wait_ms) {
-    int running = 0, queued, finished = 0;
-    CURLMsg *m;
-    curl_multi_perform(multi, &running);
-    while ((m = curl_multi_info_read(multi, &queued)) != NULL) {
-        cbf_transfer *t = NULL;
-        if (m->msg != CURLMSG_DONE) continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        t->result = m->data.result;
-        t->done = 1;
-        curl_multi_remove_handle(multi, m->easy_handle);
-        finished++;
-    }
-    if (!finished && running) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
-    return finished;
-}
-
-const char *cbf_transfer_start(cbf_client *c, cbf_transfer *t, const char **message) {
-    CURLcode setup = cbf_transfer_setup(t);
-    if (setup == CURLE_OK && curl_multi_add_handle(c->multi, t->easy) == CURLM_OK) return NULL;
-    *message = setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup);
-    cbf_transfer_clear(t);
-    return setup == CURLE_OK || setup == CURLE_OUT_OF_MEMORY ? CBF_E_OUT_OF_MEMORY
-                                                             : CBF_E_INVALID_ARGUMENT;
-}
-
-void cbf_transfer_detach(cbf_client *c, cbf_transfer *t) {
-    if (c->multi) curl_multi_remove_handle(c->multi, t->easy);
-}
-
-int cbf_transfer_succeeded(const cbf_transfer *t) { return t->result == CURLE_OK; }
-
-long cbf_transfer_status(cbf_transfer *t) {
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-int cbf_curl_client_open(cbf_client *c) {
-    c->multi = curl_multi_init();
-    if (!c->multi) return -1;
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    return 0;
-}
-
-int cbf_curl_resolve_add(cbf_client *c, const char *entry) {
-    struct curl_slist *next = curl_slist_append(c->resolve, entry);
-    if (!next) return -1;
-    c->resolve = next;
-    return 0;
-}
-
-void cbf_curl_client_close(cbf_client *c) {
-    size_t i;
-    for (i = 0; i < c->ntransfers; i++) {
-        cbf_transfer_detach(c, c->transfers[i]);
-        cbf_transfer_free(c->transfers[i]);
-    }
-    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
-    c->transfers = NULL;
-    c->ntransfers = c->transfers_cap = 0;
-    if (c->multi) curl_multi_cleanup(c->multi);
-    c->multi = NULL;
-    curl_slist_free_all(c->resolve);
-    c->resolve = NULL;
+void cbf_transfer_finished(CURL *easy, CURLcode result) {
+    cbf_transfer *t = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    t->result = result;
+    t->done = 1;
+    t->attached = 0;
 }

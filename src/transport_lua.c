@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "hooks.h"
 
 void cbf_request_push(lua_State *L, const cbf_request *req) {
     size_t pos = 0;
@@ -17,12 +18,15 @@ void cbf_request_push(lua_State *L, const cbf_request *req) {
     lua_newtable(L);
     while (pos < req->headers.len) {
         const char *entry = req->headers.data + pos, *colon = strchr(entry, ':');
-        const char *v = colon + 1; /* every entry is "Name: value" (transport.h) */
-        while (*v == ' ') v++;
-        lua_pushlstring(L, entry, (size_t)(colon - entry));
-        lua_pushstring(L, v);
-        lua_rawset(L, -3);
-        pos += strlen(entry) + 1;
+        size_t len = strlen(entry);
+        if (colon && colon[1] != '\0') { /* "Name:" alone only tells curl to drop a header */
+            const char *v = colon + 1;
+            while (*v == ' ') v++;
+            lua_pushlstring(L, entry, (size_t)(colon - entry));
+            lua_pushstring(L, v);
+            lua_rawset(L, -3);
+        }
+        pos += len + 1;
     }
     lua_setfield(L, -2, "headers");
     if (req->has_body) {
@@ -33,6 +37,8 @@ void cbf_request_push(lua_State *L, const cbf_request *req) {
     lua_setfield(L, -2, "timeout");
     lua_pushnumber(L, req->connect_timeout);
     lua_setfield(L, -2, "connect_timeout");
+    lua_pushstring(L, req->request_id);
+    lua_setfield(L, -2, "request_id");
 }
 
 static double now(void) {
@@ -133,23 +139,22 @@ int cbf_lua_response_read(lua_State *L, int resp, size_t max_response_size, cons
     }
     r->headers = lua_gettop(L) - 1;
     r->elapsed = -1;
+    r->sent_id = NULL;
     return 0;
 }
 
-/* complete(client, started, pcall-status, response | nil, code, message): what the
- * embedded Lua methods call once the transport has returned (see lua_methods.c). The
- * transport itself runs in Lua frames, where a cosocket may yield. Returns
- * `true, result, info` or `false, err`; never raises for a bad response. */
-int cbf_lua_transport_complete(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    double started = luaL_checknumber(L, 2);
-    int uv, resp = 4;
+/* One transport call has returned: `ok` as pcall gave it, at `resp` the response (or
+ * nil, code, message, or pcall's error), the request table at `req`. Pushes `result,
+ * info` (0) or an error (-1) with nothing left between; the outcome carries the
+ * request's id and attempts = 1, and on_response has seen it. */
+static int settle(lua_State *L, cbf_client *c, int uv, int req, int ok, int resp, double started) {
+    int base = lua_gettop(L), rc = -1, n;
+    const char *sent_id;
     cbf_response r;
     char msg[200];
-    lua_settop(L, 6);
-    cbf_getuservalue(L, 1);
-    uv = lua_gettop(L);
-    if (!lua_toboolean(L, 3)) {
+    lua_getfield(L, req, "request_id");
+    sent_id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (!ok) {
         snprintf(msg, sizeof msg, "transport function failed: %.150s", cbf_error_describe(L, resp));
         cbf_error_push(L, CBF_E_TRANSPORT_ERROR, msg, 0, NULL, NULL, 0);
     } else if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
@@ -158,15 +163,62 @@ int cbf_lua_transport_complete(lua_State *L) {
         cbf_error_push(L, code, why, 0, NULL, NULL, 0);
     } else if (cbf_lua_response_read(L, resp, c->max_response_size, CBF_E_TRANSPORT_ERROR, &r) == 0) {
         r.elapsed = now() - started;
-        if (cbf_response_finish(L, uv, &r) == 0) {
-            lua_pushboolean(L, 1);
-            lua_insert(L, -3);
-            return 3;
-        }
+        r.sent_id = sent_id;
+        rc = cbf_response_finish(L, uv, &r);
+    }
+    if (rc != 0) cbf_error_default_request_id(L, -1, sent_id);
+    lua_pushliteral(L, "attempts");
+    lua_pushinteger(L, 1);
+    lua_rawset(L, -3);
+    cbf_hooks_response_table(L, uv, c, req, -1, rc == 0, now() - started);
+    n = rc == 0 ? 2 : 1;
+    lua_rotate(L, base + 1, n);
+    lua_settop(L, base + n);
+    return rc;
+}
+
+/* complete(client, started, request, pcall-status, response | nil, code, message): what
+ * the embedded Lua methods call once the transport has returned (see lua_methods.c).
+ * The transport itself runs in Lua frames, where a cosocket may yield. Returns
+ * `true, result, info` or `false, err`; never raises for a bad response. */
+int cbf_lua_transport_complete(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    double started = luaL_checknumber(L, 2);
+    lua_settop(L, 7);
+    cbf_getuservalue(L, 1);
+    if (settle(L, c, 8, 3, lua_toboolean(L, 4), 5, started) == 0) {
+        lua_pushboolean(L, 1);
+        lua_insert(L, -3);
+        return 3;
     }
     lua_pushboolean(L, 0);
     lua_insert(L, -2);
     return 2;
+}
+
+/* sending(client, request): the Lua methods are about to call the transport. */
+int cbf_lua_transport_sending(lua_State *L) {
+    cbf_client *c = cbf_client_check(L, 1);
+    lua_settop(L, 2);
+    cbf_getuservalue(L, 1);
+    cbf_hooks_request_table(L, 3, c, 2);
+    return 0;
+}
+
+int cbf_lua_transport_run(lua_State *L, cbf_client *c, int uv, int transport, const cbf_request *req) {
+    int base = lua_gettop(L), ok, rc, n;
+    double started = now();
+    cbf_request_push(L, req);
+    cbf_hooks_request_table(L, uv, c, base + 1);
+    lua_pushvalue(L, transport);
+    lua_pushvalue(L, base + 1);
+    ok = lua_pcall(L, 1, 3, 0) == 0;
+    if (!ok) lua_settop(L, base + 4); /* the error value, then nil, nil */
+    rc = settle(L, c, uv, base + 1, ok, base + 2, started);
+    n = rc == 0 ? 2 : 1;
+    lua_rotate(L, base + 1, n);
+    lua_settop(L, base + n);
+    return rc;
 }
 
 int cbf_lua_transport_of(lua_State *L) {

@@ -58,8 +58,8 @@ print("capped host: ok")
 ]=]
 
 describe("a host that caps Lua's memory through its allocator", function()
-  local build = os.getenv("MODULE_BUILD") or "build"
-  local usable = _VERSION == "Lua 5.4" and build == "build"
+  local build = os.getenv("MODULE_BUILD") or "build/5.4"
+  local usable = _VERSION == "Lua 5.4" and build == "build/5.4"
   if not usable then
     pending("needs the plain Lua 5.4 build (this is " .. _VERSION .. ", " .. build .. ")")
     return

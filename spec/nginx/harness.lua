@@ -18,8 +18,8 @@ local M = {}
 local root = gateway.root
 local quote, run, read_file, write = gateway.quote, gateway.run, gateway.read_file, gateway.write_file
 
--- The build directory of the LuaJIT module (make LUA_PKG=luajit BUILD=build-jit).
-M.module_dir = os.getenv("NGINX_MODULE_BUILD") or (root .. "/build-jit")
+-- The build directory of the LuaJIT module (make LUA_VERSION=jit, or make nginx-module).
+M.module_dir = os.getenv("NGINX_MODULE_BUILD") or (root .. "/build/jit")
 M.nginx = os.getenv("NGINX") or "/usr/sbin/nginx"
 
 function M.available()
@@ -27,7 +27,7 @@ function M.available()
   if f then
     f:close()
   end
-  return f ~= nil, M.module_dir .. "/cloudbase/functions.so is missing: make LUA_PKG=luajit BUILD=build-jit"
+  return f ~= nil, M.module_dir .. "/cloudbase/functions.so is missing: make LUA_VERSION=jit"
 end
 
 -- load_module lines unless the binary has ngx_lua built in (OpenResty).

@@ -174,11 +174,12 @@ describe("cloudbase.functions in nginx", function()
   it("cbngx.new takes pool_size and keepalive_timeout, and refuses what cosockets cannot do", function()
     local r = get("/t/options")
     for _, key in ipairs({ "ca_file", "proxy", "transport", "h2c", "pool_size", "keepalive_timeout",
-                           "resolve", "unknown", "not_a_table" }) do
+                           "resolve", "unknown", "not_a_table", "pool", "max_idle", "preconnect" }) do
       assert.is_false(r[key].ok, key)
       assert.equals("INVALID_ARGUMENT", r[key].error.code, key)
     end
     assert.is_truthy(r.ca_file.error.message:find("lua_ssl_trusted_certificate", 1, true))
+    assert.is_truthy(r.pool.error.message:find("pool_size", 1, true))
     assert.is_true(r.fine.ok)
   end)
 

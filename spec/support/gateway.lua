@@ -37,7 +37,7 @@ local function read_file(path)
   if not fh then
     return nil
   end
-  local text = fh:read("a")
+  local text = fh:read("*a")
   fh:close()
   return text
 end
@@ -50,18 +50,18 @@ local function write_file(path, text)
 end
 M.write_file = write_file
 
--- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says).
+-- run(cmd) -> stdout, ok, exit code (stderr goes where the caller says). The shell
+-- prints the status itself: io.popen():close() gives none on Lua 5.1 and LuaJIT.
 local function run(cmd)
-  local pipe = assert(io.popen(cmd, "r"))
-  local out = pipe:read("a")
-  local ok, _, code = pipe:close()
-  return out, ok == true, code
+  local pipe = assert(io.popen("( " .. cmd .. "\n); printf '\\n%d' $?", "r"))
+  local out = pipe:read("*a")
+  pipe:close()
+  local text, code = out:match("^(.*)\n(%d+)$")
+  code = tonumber(code)
+  return text or out, code == 0, code
 end
 M.run = run
 
--- True while a live (non-zombie) process is in process group `pgid`; nginx's
--- master leads its own group, so gateway.group_alive(gw.pid) covers the
--- workers too. Zombies waiting for a slow init to reap them do not count.
 -- A loopback port nobody listens on: bound, then closed at once.
 function M.closed_port()
   local s = assert(require("socket").bind("127.0.0.1", 0))
@@ -70,9 +70,12 @@ function M.closed_port()
   return tonumber(port)
 end
 
+-- True while a live (non-zombie) process is in process group `pgid`; nginx's
+-- master leads its own group, so gateway.group_alive(gw.pid) covers the
+-- workers too. Zombies waiting for a slow init to reap them do not count.
 function M.group_alive(pgid)
   local list = io.popen("ls /proc 2>/dev/null")
-  local names = list:read("a")
+  local names = list:read("*a")
   list:close()
   for pid in names:gmatch("%d+") do
     local stat = read_file("/proc/" .. pid .. "/stat")
@@ -322,6 +325,9 @@ function M.start(opts)
   end
   if opts.nginx then
     cmd[#cmd + 1] = "--nginx " .. quote(opts.nginx)
+  end
+  if opts.keepalive_timeout then
+    cmd[#cmd + 1] = "--keepalive-timeout " .. tostring(opts.keepalive_timeout)
   end
   local errfile = os.tmpname()
   local out, ok = run(table.concat(cmd, " ") .. " 2>" .. quote(errfile))

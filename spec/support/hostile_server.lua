@@ -202,6 +202,24 @@ function scenarios.badstatus(c)
   return false
 end
 
+-- Answers and says it closes the connection ("Connection: close"), for any method.
+function scenarios.closing(c)
+  send(c, response("200 OK", { "Content-Type: application/json", "Connection: close" }, OK_BODY))
+  return false
+end
+
+-- A server with a 1 s idle timeout whose close crosses the client's next request: a
+-- request arriving on a connection idle for 1 s or more is read and dropped unanswered.
+local answered_at = setmetatable({}, { __mode = "k" })
+function scenarios.idledrop(c, _, n)
+  if n > 1 and socket.gettime() - answered_at[c] >= 1 then
+    return false
+  end
+  local keep = ok(c)
+  answered_at[c] = socket.gettime()
+  return keep
+end
+
 ---------------------------------------------------------------------------
 
 local requests = 0

@@ -367,6 +367,7 @@ local function token_endpoint(env)
   if not tokens then
     return reply.oauth_error(failure.status, failure.error, failure.description)
   end
+  invocations.refreshed(env.id)
   return reply.json(200, tokens, { ["Cache-Control"] = "no-store" })
 end
 

@@ -36,6 +36,10 @@ function M.start(env_id, name, version, request_id)
     version = version,
     request_id = request_id,
     started = ngx.now(),
+    -- which client connection carried the call, and its how-manieth request: shows
+    -- connection reuse (client:connect, shared pools) from the server's side
+    connection = tonumber(ngx.var.connection),
+    connection_requests = tonumber(ngx.var.connection_requests),
   }
 end
 
@@ -66,6 +70,11 @@ function M.limited(name)
   dict:incr("limited:" .. name, 1, 0)
 end
 
+-- refreshed(env_id): a refresh token was exchanged (POST /auth/v1/token answered 200).
+function M.refreshed(env_id)
+  dict:incr("refreshed:" .. env_id, 1, 0)
+end
+
 local function prefixed(keys, prefix)
   local out = {}
   local n = 0
@@ -78,12 +87,13 @@ local function prefixed(keys, prefix)
   return out, n
 end
 
--- snapshot() -> JSON text of { counts, max_in_flight, in_flight, limited, entries }
+-- snapshot() -> JSON text of { counts, max_in_flight, in_flight, limited, refreshes, entries }
 function M.snapshot_json()
   local keys = dict:get_keys(0)
   local parts = {}
   for _, field in ipairs({ { "counts", "count:" }, { "max_in_flight", "max:" },
-                            { "in_flight", "inflight:" }, { "limited", "limited:" } }) do
+                            { "in_flight", "inflight:" }, { "limited", "limited:" },
+                            { "refreshes", "refreshed:" } }) do
     local map, n = prefixed(keys, field[2])
     parts[#parts + 1] = string.format("\"%s\":%s", field[1], n == 0 and "{}" or json.encode(map))
   end

@@ -435,6 +435,9 @@ local refused = {
   ca_path = "the trusted CAs come from nginx's lua_ssl_trusted_certificate",
   proxy = "cosockets connect directly",
   transport = "it sets its own transport: use functions.new for another one",
+  pool = "cosockets share nginx's per-worker connection pool (pool_size)",
+  max_idle = "idle cosocket connections follow keepalive_timeout",
+  preconnect = "cosockets connect on the first call",
 }
 local own_options = { pool_size = true, keepalive_timeout = true }
 

@@ -244,6 +244,9 @@ function T.options()
     resolve = refused({ base_url = S.gw_url, resolve = { "no-port" } }),
     unknown = refused({ base_url = S.gw_url, colour = "red" }),
     not_a_table = refused("http://x"),
+    pool = refused({ base_url = S.gw_url, pool = true }),
+    max_idle = refused({ base_url = S.gw_url, max_idle = 30 }),
+    preconnect = refused({ base_url = S.gw_url, preconnect = 1 }),
     fine = refused({ base_url = S.gw_url, pool_size = 2, keepalive_timeout = 0.5, http2 = false }),
   }
 end
