@@ -27,6 +27,19 @@ describe("options", function()
     c:close()
   end)
 
+  -- The option parsers work on the stack under the new client: one value left behind
+  -- made new return the parsers' scratch table instead of the client.
+  it("makes new return the client, whichever options are given", function()
+    for _, opts in ipairs({ { base_url = "http://h" }, { base_url = "http://h", big_integers = "string" },
+                            { base_url = "http://h", retry = { attempts = 2 }, max_idle = 5 } }) do
+      local c = functions.new(opts)
+      assert.equals("userdata", type(c))
+      assert.is_function(c.invoke)
+      assert.is_truthy(tostring(c):find("^cloudbase%.functions client %(http://h%)"))
+      c:close()
+    end
+  end)
+
   describe("functions.new refuses", function()
     local bad = {
       { "unknown option", { base_url = "http://h", colour = "red" }, "colour" },
