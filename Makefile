@@ -102,12 +102,14 @@ nginx-module:
 
 # Build and install through LuaRocks into a local tree, offline, and load it from there.
 # LuaRocks knows Lua versions only: LuaJIT is its 5.1, built with LuaJIT's headers.
+# luarocks builds in a copy of the sources, so its products never land in the checkout.
 ROCK_VARS = $(if $(filter jit,$(LUA_ID)),LUA_INCDIR=$(patsubst -I%,%,$(filter -I%,$(LUA_CFLAGS))))
 rock: deps-test
-	luarocks --lua-version $(LUA_ABI) --tree .rocks make --deps-mode=none $(ROCKSPEC) $(ROCK_VARS)
+	rm -rf $(BUILD)/rock-src && mkdir -p $(BUILD)/rock-src && cp -r src lua rockspec bin $(BUILD)/rock-src/
+	cd $(BUILD)/rock-src && luarocks --lua-version $(LUA_ABI) --tree $(CURDIR)/.rocks make --deps-mode=none $(ROCKSPEC) $(ROCK_VARS)
+	rm -rf $(BUILD)/rock-src
 	$(LUA) -e 'package.cpath = ".rocks/lib/lua/$(LUA_ABI)/?.so;" .. package.cpath' \
 	  -e 'local f = require "cloudbase.functions"; print("loaded cloudbase.functions " .. f.version .. " from .rocks")'
-	rm -rf cloudbase src/*.o
 
 deps-build:
 	@./bin/install-deps $(DEPS_BUILD)

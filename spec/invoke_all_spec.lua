@@ -1,12 +1,12 @@
 -- client:invoke_all (issue 4): many calls on the libcurl multi handle, results in
 -- call order, a bounded number in flight, per-call options and timeouts, HTTP/2.
-local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
+local fixture = require "spec.support.fixture"
 local has = assertions.has
 local assert_error = assertions.assert_error
 
-local API_KEY = "test-api-key"
+local API_KEY = fixture.API_KEY
 local TLS_HOST = "test-env.api.tcloudbasegateway.com"
 
 local function repeat_call(n, call)
@@ -25,29 +25,15 @@ local function assert_all_ok(list, n)
 end
 
 describe("client:invoke_all", function()
+  local fx = fixture.new({ tls = true, h2c = true })
   local gw, client
-
-  local function new(opts)
-    local o = { base_url = gw.url, token = API_KEY, timeout = 5 }
-    for k, v in pairs(opts or {}) do
-      o[k] = v
-    end
-    return functions.new(o)
-  end
+  local new = fx.new
 
   lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json", tls = true, h2c = true })
-    client = new()
+    gw, client = fx.start()
   end)
 
-  lazy_teardown(function()
-    if client then
-      client:close()
-    end
-    if gw then
-      gw:stop()
-    end
-  end)
+  lazy_teardown(fx.stop)
 
   it("returns {} for an empty list, without touching the network", function()
     gw:reset()

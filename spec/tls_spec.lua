@@ -3,40 +3,30 @@
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
+local fixture = require "spec.support.fixture"
 local has = assertions.has
 local assert_error = assertions.assert_error
 
-local API_KEY = "test-api-key"
+local API_KEY = fixture.API_KEY
 local SECRET = "SeCrEt-T0ken-tls-0b7e"
 local HOST = "test-env.api.tcloudbasegateway.com"
-local NONE = {} -- drops a default option in new()
+local NONE = fixture.NONE -- drops a default option in new()
 
 describe("TLS", function()
-  local gw, base, resolve
-
-  local function new(opts)
-    local o = { base_url = base, resolve = resolve, ca_file = gw.ca_file, token = API_KEY, timeout = 5 }
-    for k, v in pairs(opts or {}) do
-      if v == NONE then
-        o[k] = nil
-      else
-        o[k] = v
-      end
-    end
-    return functions.new(o)
-  end
+  -- https to the gateway's TLS listener under the real host name, trusting the run's CA.
+  local fx = fixture.new({ tls = true }, function(gw)
+    return { base_url = "https://" .. HOST .. ":" .. gw.tls_port,
+             resolve = { HOST .. ":" .. gw.tls_port .. ":127.0.0.1" },
+             ca_file = gw.ca_file, token = API_KEY, timeout = 5 }
+  end)
+  local gw
+  local new = fx.new
 
   lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json", tls = true })
-    base = "https://" .. HOST .. ":" .. gw.tls_port
-    resolve = { HOST .. ":" .. gw.tls_port .. ":127.0.0.1" }
+    gw = fx.start()
   end)
 
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  lazy_teardown(fx.stop)
 
   it("verifies the gateway with ca_file and speaks HTTP/2", function()
     local c = new()

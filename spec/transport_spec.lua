@@ -2,6 +2,7 @@
 -- The request the core builds, how a response table becomes a result or an error,
 -- and what a misbehaving transport gets (TRANSPORT_ERROR).
 local gateway = require "spec.support.gateway"
+local fixture = require "spec.support.fixture"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
 local has = assertions.has
@@ -43,17 +44,14 @@ local function curl_transport(request)
 end
 
 describe("Lua transport", function()
+  local fx = fixture.new()
   local gw
 
   lazy_setup(function()
-    gw = gateway.start({ config = "gateway/test/config.json" })
+    gw = fx.start()
   end)
 
-  lazy_teardown(function()
-    if gw then
-      gw:stop()
-    end
-  end)
+  lazy_teardown(fx.stop)
 
   describe("the request it is given", function()
     it("holds the method, URL, headers, JSON body and timeouts", function()

@@ -298,7 +298,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
         lua_pushinteger(L, big);
     }
     lua_setfield(L, uv, CBF_UV_BIG_INTEGERS);
-    lua_pop(L, 1);
+    lua_pop(L, 1); /* the option's value */
 }
 
 static void retry_option(lua_State *L, int opts, cbf_client *c) {

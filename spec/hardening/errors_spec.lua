@@ -1,12 +1,8 @@
 -- The module's local error codes live in one table (src/error_codes.h); the README's
 -- error table must list exactly those, one row each.
 local lv = require "spec.support.lua_version"
-local function read(path)
-  local fh = assert(io.open(path, "rb"))
-  local text = fh:read("*a")
-  fh:close()
-  return text
-end
+local source = require "spec.support.source"
+local read = source.read
 
 describe("local error codes", function()
   it("are the README's error table, one row per code", function()

@@ -62,9 +62,6 @@ local function run(cmd)
 end
 M.run = run
 
--- True while a live (non-zombie) process is in process group `pgid`; nginx's
--- master leads its own group, so gateway.group_alive(gw.pid) covers the
--- workers too. Zombies waiting for a slow init to reap them do not count.
 -- A loopback port nobody listens on: bound, then closed at once.
 function M.closed_port()
   local s = assert(require("socket").bind("127.0.0.1", 0))
@@ -73,6 +70,9 @@ function M.closed_port()
   return tonumber(port)
 end
 
+-- True while a live (non-zombie) process is in process group `pgid`; nginx's
+-- master leads its own group, so gateway.group_alive(gw.pid) covers the
+-- workers too. Zombies waiting for a slow init to reap them do not count.
 function M.group_alive(pgid)
   local list = io.popen("ls /proc 2>/dev/null")
   local names = list:read("*a")
