@@ -12,19 +12,9 @@
 -- on its own after max_seconds, so a crashed spec run cannot leave it behind.
 local M = {}
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local gateway = require "spec.support.gateway"
 
-local function read_file(path)
-  local fh = io.open(path, "rb")
-  if not fh then
-    return nil
-  end
-  local text = fh:read("*a")
-  fh:close()
-  return text
-end
+local shell_quote, read_file = gateway.quote, gateway.read_file
 
 local function sleep(seconds)
   os.execute("sleep " .. seconds)
