@@ -191,7 +191,7 @@ static char *base_url_from_env(lua_State *L, cbf_client *c, const char *env, int
 /* Lua-side settings live in the client's uservalue table. */
 static void parse_lua_settings(lua_State *L, int opts, int uv) {
     const cbf_option *json = CBF_OPTION_NEW(json);
-    cbf_rawfield(L, opts, "token");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(token)->name);
     if (lua_isnil(L, -1)) {
         const char *t = env_value(CBF_OPTION_NEW(token));
         lua_pop(L, 1);
@@ -203,12 +203,12 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     lua_setfield(L, uv, CBF_UV_TOKEN);
 
     /* A checked copy: changing the caller's table later reaches nothing. */
-    cbf_rawfield(L, opts, "headers");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(headers)->name);
     if (cbf_request_check_headers(L, lua_gettop(L), "headers", 1)) lua_error(L);
     lua_setfield(L, uv, CBF_UV_HEADERS);
     lua_pop(L, 1);
 
-    cbf_rawfield(L, opts, "transport");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(transport)->name);
     lua_setfield(L, uv, CBF_UV_TRANSPORT);
 
     cbf_rawfield(L, opts, json->name);
@@ -221,7 +221,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
     lua_setfield(L, uv, CBF_UV_JSON);
     cbf_hooks_read(L, opts, uv);
     cbf_auth_read(L, opts, uv);
-    cbf_rawfield(L, opts, "big_integers");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(big_integers)->name);
     {
         const char *why = NULL;
         int big = cbf_json_big_option(L, -1, &why);
@@ -234,7 +234,7 @@ static void parse_lua_settings(lua_State *L, int opts, int uv) {
 
 static void retry_option(lua_State *L, int opts, cbf_client *c) {
     static const cbf_retry_policy none = {1, 0, 0};
-    cbf_rawfield(L, opts, "retry");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(retry)->name);
     if (cbf_retry_policy_read(L, -1, "retry", &none, &c->retry)) lua_error(L);
     lua_pop(L, 1);
 }
@@ -318,7 +318,7 @@ static int client_new(lua_State *L) {
     /* An explicit option beats an environment variable; base_url beats env. */
     url = string_option(L, opts, CBF_OPTION_NEW(base_url));
     env = string_option(L, opts, CBF_OPTION_NEW(env));
-    cbf_rawfield(L, opts, "intl");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(intl)->name);
     intl = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (!url && !env && (url = env_value(CBF_OPTION_NEW(base_url))) == NULL)
@@ -348,7 +348,7 @@ static int client_new(lua_State *L) {
     parse_resolve(L, opts, c);
     retry_option(L, opts, c);
     parse_lua_settings(L, opts, uv);
-    cbf_rawfield(L, opts, "pool");
+    cbf_rawfield(L, opts, CBF_OPTION_NEW(pool)->name);
     if (!lua_isnil(L, -1)) c->share = cbf_pool_acquire(L, -1);
     lua_setfield(L, uv, CBF_UV_POOL);
 

@@ -139,22 +139,20 @@ void cbf_options_check_or_raise(lua_State *L, int idx, const cbf_option *set, si
     if (cbf_options_check(L, idx, set, n, scope, what)) lua_error(L);
 }
 
+int cbf_options_get(lua_State *L, int idx, const char *key) {
+    if (lua_istable(L, idx)) return cbf_rawfield(L, idx, key);
+    lua_pushnil(L);
+    return LUA_TNIL;
+}
+
 lua_Number cbf_option_number(lua_State *L, int idx, const cbf_option *o, lua_Number dflt) {
-    lua_Number v = dflt;
-    if (lua_istable(L, idx)) {
-        cbf_rawfield(L, idx, o->name);
-        if (!lua_isnil(L, -1)) v = lua_tonumber(L, -1);
-        lua_pop(L, 1);
-    }
+    lua_Number v = cbf_options_get(L, idx, o->name) == LUA_TNIL ? dflt : lua_tonumber(L, -1);
+    lua_pop(L, 1);
     return v;
 }
 
 lua_Integer cbf_option_integer(lua_State *L, int idx, const cbf_option *o, lua_Integer dflt) {
-    lua_Integer v = dflt;
-    if (lua_istable(L, idx)) {
-        cbf_rawfield(L, idx, o->name);
-        if (!lua_isnil(L, -1)) v = lua_tointeger(L, -1);
-        lua_pop(L, 1);
-    }
+    lua_Integer v = cbf_options_get(L, idx, o->name) == LUA_TNIL ? dflt : lua_tointeger(L, -1);
+    lua_pop(L, 1);
     return v;
 }

@@ -28,46 +28,46 @@
  * %d and its detail (the unit); FUNCTION, TABLE and ANY print the detail. TABLE and ANY
  * values get their finer checks from the option's own parser, which reports through
  * cbf_option_fail (or a message of its own that starts with the option's name). */
-#define CBF_OPTION_KINDS(X)                                                                  \
-    X(STRING, "a string without control bytes")                                             \
-    X(BOOLEAN, "a boolean")                                                                 \
-    X(SECONDS, "a positive number of seconds below %d")                                      \
-    X(BYTES, "a positive integer (bytes)")                                                  \
-    X(INTEGER, "an integer from 1 to %d (%s)")                                              \
-    X(FUNCTION, "%s")                                                                       \
-    X(TABLE, "%s")                                                                          \
+#define CBF_OPTION_KINDS(X)                                                                              \
+    X(STRING, "a string without control bytes")                                                          \
+    X(BOOLEAN, "a boolean")                                                                              \
+    X(SECONDS, "a positive number of seconds below %d")                                                  \
+    X(BYTES, "a positive integer (bytes)")                                                               \
+    X(INTEGER, "an integer from 1 to %d (%s)")                                                           \
+    X(FUNCTION, "%s")                                                                                    \
+    X(TABLE, "%s")                                                                                       \
     X(ANY, "%s")
 
 /* functions.new: X(name, kind, default, max, detail, environment variable).
  * default: a number option's value when absent (0: none); max: SECONDS (exclusive) and
  * INTEGER (inclusive) bound; detail: INTEGER's unit, or what the value must be;
  * the environment variable read when the option is absent (NULL: none). */
-#define CBF_CLIENT_OPTIONS(X)                                                                \
-    X(env, STRING, 0, 0, NULL, "CLOUDBASE_ENV_ID")                                           \
-    X(intl, BOOLEAN, 0, 0, NULL, NULL)                                                       \
-    X(base_url, STRING, 0, 0, NULL, "CLOUDBASE_BASE_URL")                                    \
-    X(token, ANY, 0, 0, "a string or a function returning one", "CLOUDBASE_TOKEN")           \
-    X(qualifier, STRING, 0, 0, NULL, NULL)                                                   \
-    X(timeout, SECONDS, CBF_DEFAULT_TIMEOUT, CBF_MAX_SECONDS, NULL, NULL)                    \
-    X(connect_timeout, SECONDS, CBF_DEFAULT_CONNECT_TIMEOUT, CBF_MAX_SECONDS, NULL, NULL)    \
-    X(headers, TABLE, 0, 0, "a table of name = value", NULL)                                 \
-    X(max_response_size, BYTES, CBF_DEFAULT_MAX_RESPONSE, 0, NULL, NULL)                     \
-    X(max_request_size, BYTES, CBF_DEFAULT_MAX_REQUEST, 0, NULL, NULL)                       \
-    X(ca_file, STRING, 0, 0, NULL, NULL)                                                     \
-    X(ca_path, STRING, 0, 0, NULL, NULL)                                                     \
-    X(proxy, STRING, 0, 0, NULL, NULL)                                                       \
-    X(resolve, TABLE, 0, 0, "a list of \"host:port:address\" strings", NULL)                 \
-    X(http2, ANY, 0, 0, "true, false or \"prior-knowledge\"", NULL)                          \
-    X(transport, FUNCTION, 0, 0, "a function(request) returning a response", NULL)           \
-    X(json, TABLE, 0, 0, "a codec table with encode and decode", NULL)                       \
-    X(auth, ANY, 0, 0, "a table of tokens (see auth.c)", NULL)                               \
-    X(retry, ANY, 0, 0, "a retry policy table, true or false (see retry.c)", NULL)           \
-    X(on_request, FUNCTION, 0, 0, "a function(summary)", NULL)                               \
-    X(on_response, FUNCTION, 0, 0, "a function(summary)", NULL)                              \
-    X(pool, ANY, 0, 0, "a functions.pool() (see pool.c)", NULL)                              \
-    X(preconnect, INTEGER, 0, CBF_MAX_CONNECTIONS, "connections", NULL)                      \
-    X(max_idle, INTEGER, CBF_DEFAULT_MAX_IDLE, CBF_MAX_IDLE, "seconds", NULL)                \
-    X(big_integers, ANY, 0, 0, "\"float\", \"string\" or \"cdata\" (see json_int64.c)", NULL)
+#define CBF_CLIENT_OPTIONS(X)                                                                            \
+    X(env, STRING, 0, 0, NULL, "CLOUDBASE_ENV_ID")                                                       \
+    X(intl, BOOLEAN, 0, 0, NULL, NULL)                                                                   \
+    X(base_url, STRING, 0, 0, NULL, "CLOUDBASE_BASE_URL")                                                \
+    X(token, ANY, 0, 0, "a string or a function returning one", "CLOUDBASE_TOKEN")                       \
+    X(qualifier, STRING, 0, 0, NULL, NULL)                                                               \
+    X(timeout, SECONDS, CBF_DEFAULT_TIMEOUT, CBF_MAX_SECONDS, NULL, NULL)                                \
+    X(connect_timeout, SECONDS, CBF_DEFAULT_CONNECT_TIMEOUT, CBF_MAX_SECONDS, NULL, NULL)                \
+    X(headers, TABLE, 0, 0, "a table of name = value", NULL)                                             \
+    X(max_response_size, BYTES, CBF_DEFAULT_MAX_RESPONSE, 0, NULL, NULL)                                 \
+    X(max_request_size, BYTES, CBF_DEFAULT_MAX_REQUEST, 0, NULL, NULL)                                   \
+    X(ca_file, STRING, 0, 0, NULL, NULL)                                                                 \
+    X(ca_path, STRING, 0, 0, NULL, NULL)                                                                 \
+    X(proxy, STRING, 0, 0, NULL, NULL)                                                                   \
+    X(resolve, TABLE, 0, 0, "a list of \"host:port:address\" strings", NULL)                             \
+    X(http2, ANY, 0, 0, "true, false or \"prior-knowledge\"", NULL)                                      \
+    X(transport, FUNCTION, 0, 0, "a function(request) returning a response", NULL)                       \
+    X(json, TABLE, 0, 0, "a codec table with encode and decode", NULL)                                   \
+    X(auth, ANY, 0, 0, "a table { access_token =, refresh_token =, expires_in =, ... }", NULL)           \
+    X(retry, ANY, 0, 0, "a table { attempts =, base_delay =, max_delay = }, true or false", NULL)        \
+    X(on_request, FUNCTION, 0, 0, "a function(summary)", NULL)                                           \
+    X(on_response, FUNCTION, 0, 0, "a function(summary)", NULL)                                          \
+    X(pool, ANY, 0, 0, "a functions.pool()", NULL)                                                       \
+    X(preconnect, INTEGER, 0, CBF_MAX_CONNECTIONS, "connections", NULL)                                  \
+    X(max_idle, INTEGER, CBF_DEFAULT_MAX_IDLE, CBF_MAX_IDLE, "seconds", NULL)                            \
+    X(big_integers, ANY, 0, 0, "\"float\", \"string\" or \"cdata\"", NULL)
 
 /* Where a call option is taken (the scope column below). */
 #define CBF_IN_CALL 1u       /* invoke, try_invoke, prepare, start, an invoke_all call */
@@ -77,20 +77,20 @@
 
 /* Calls: X(name, kind, default, max, detail, scope). A default of 0 with a SECONDS
  * kind means the client's value. */
-#define CBF_CALL_OPTIONS(X)                                                                  \
-    X(qualifier, ANY, 0, 0, "a non-empty string without control bytes", CBF_IN_CALL)         \
-    X(webfn, BOOLEAN, 0, 0, NULL, CBF_IN_CALL)                                               \
-    X(timeout, SECONDS, 0, CBF_MAX_SECONDS, NULL, CBF_IN_CALL)                               \
-    X(connect_timeout, SECONDS, 0, CBF_MAX_SECONDS, NULL, CBF_IN_CALL)                       \
-    X(headers, ANY, 0, 0, "a table of name = value", CBF_IN_CALL)                            \
-    X(method, ANY, 0, 0, "an HTTP method name such as \"GET\"", CBF_IN_CALL)                 \
-    X(path, ANY, 0, 0, "a string, for web functions (webfn = true) only", CBF_IN_CALL)       \
-    X(query, ANY, 0, 0, "a table, for web functions (webfn = true) only", CBF_IN_CALL)       \
-    X(retry, ANY, 0, 0, "a retry policy table, true or false (see retry.c)", CBF_IN_CALL)    \
-    X(name, ANY, 0, 0, "the function's name (or [1])", CBF_IN_CALL_TABLE)                     \
-    X(payload, ANY, 0, 0, "the payload (or [2])", CBF_IN_CALL_TABLE)                         \
-    X(on_done, FUNCTION, 0, 0, "a function(call)", CBF_IN_START)                             \
-    X(concurrency, INTEGER, CBF_DEFAULT_CONCURRENCY, CBF_MAX_CONCURRENCY, "calls in flight at once", \
+#define CBF_CALL_OPTIONS(X)                                                                              \
+    X(qualifier, ANY, 0, 0, "a non-empty string without control bytes", CBF_IN_CALL)                     \
+    X(webfn, BOOLEAN, 0, 0, NULL, CBF_IN_CALL)                                                           \
+    X(timeout, SECONDS, 0, CBF_MAX_SECONDS, NULL, CBF_IN_CALL)                                           \
+    X(connect_timeout, SECONDS, 0, CBF_MAX_SECONDS, NULL, CBF_IN_CALL)                                   \
+    X(headers, ANY, 0, 0, "a table of name = value", CBF_IN_CALL)                                        \
+    X(method, ANY, 0, 0, "an HTTP method name such as \"GET\"", CBF_IN_CALL)                             \
+    X(path, ANY, 0, 0, "a string, for web functions (webfn = true) only", CBF_IN_CALL)                   \
+    X(query, ANY, 0, 0, "a table, for web functions (webfn = true) only", CBF_IN_CALL)                   \
+    X(retry, ANY, 0, 0, "a table { attempts =, base_delay =, max_delay = }, true or false", CBF_IN_CALL) \
+    X(name, ANY, 0, 0, "the function's name (or [1])", CBF_IN_CALL_TABLE)                                \
+    X(payload, ANY, 0, 0, "the payload (or [2])", CBF_IN_CALL_TABLE)                                     \
+    X(on_done, FUNCTION, 0, 0, "a function(call)", CBF_IN_START)                                         \
+    X(concurrency, INTEGER, CBF_DEFAULT_CONCURRENCY, CBF_MAX_CONCURRENCY, "calls in flight at once",     \
       CBF_IN_BATCH)
 
 typedef enum {
@@ -142,6 +142,9 @@ void cbf_options_check_or_raise(lua_State *L, int idx, const cbf_option *set, si
 int cbf_option_fail(lua_State *L, const cbf_option *o);
 /* The same, raised. */
 int cbf_option_raise(lua_State *L, const cbf_option *o);
+/* Push field `key` of the options table at idx, or nil when idx is not a table (nil
+ * opts), and return its type. Raw: reading options never runs caller code. */
+int cbf_options_get(lua_State *L, int idx, const char *key);
 /* A checked number option of the table at idx (raw; idx may be nil), or dflt when
  * it is absent. */
 lua_Number cbf_option_number(lua_State *L, int idx, const cbf_option *o, lua_Number dflt);

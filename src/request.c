@@ -195,14 +195,6 @@ int cbf_request_token(lua_State *L, int uv) {
     return 0;
 }
 
-/* Field `key` of the options table (or nil), pushed. Raw: an options table's
- * metamethods never run, so reading options cannot raise. */
-static int opt(lua_State *L, int opts, const char *key) {
-    if (lua_istable(L, opts)) return cbf_rawfield(L, opts, key);
-    lua_pushnil(L);
-    return LUA_TNIL;
-}
-
 /* What the unknown-option message calls each kind of call options table. */
 static const char *opts_name(int kind) {
     return kind == CBF_OPTS_CALL_TABLE ? "an invoke_all call" : kind == CBF_OPTS_START ? "start" : "a call";
@@ -329,7 +321,7 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
     if (cbf_buffer_append_str(url, c->base_url) ||
         cbf_buffer_append_str(url, "/v1/functions/") || cbf_buffer_append(url, name, nlen))
         return out_of_memory(L);
-    opt(L, a->opts, "path");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(path)->name);
     if (!lua_isnil(L, -1)) {
         size_t plen;
         const char *p;
@@ -354,7 +346,7 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
         }
     }
     lua_pop(L, 1);
-    opt(L, a->opts, "query");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(query)->name);
     if (!lua_isnil(L, -1) && !webfn) {
         lua_pop(L, 1);
         return invalid(L, "query is for web functions (webfn = true) only");
@@ -370,7 +362,7 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
 static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_request *req) {
     size_t len;
     const char *m;
-    opt(L, a->opts, "method");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(method)->name);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         strcpy(req->method, "POST");
@@ -498,7 +490,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     const char *qualifier = c->qualifier;
     size_t qlen = 0;
     int rc = 0;
-    opt(L, a->opts, "headers");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(headers)->name);
     if (cbf_request_check_headers(L, lua_gettop(L), "opts.headers", 0)) {
         lua_remove(L, -2);
         return -1;
@@ -510,7 +502,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     lua_pop(L, 1);
     if (rc == 0 && request_id(L, h, req)) return -1;
 
-    opt(L, a->opts, "qualifier");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(qualifier)->name);
     if (!lua_isnil(L, -1)) {
         /* The length is read in its own statement: as an argument next to the call
          * that sets it, it was read before (argument order is unspecified). */
@@ -603,7 +595,7 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     if (cbf_options_check(L, a->opts, cbf_call_options, CBF_CALL_COUNT, (unsigned)a->opts_is_call,
                           opts_name(a->opts_is_call)))
         return -1;
-    opt(L, a->opts, "webfn");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(webfn)->name);
     webfn = lua_toboolean(L, -1);
     lua_pop(L, 1);
     req->timeout = cbf_option_number(L, a->opts, CBF_OPTION_CALL(timeout), c->timeout);
