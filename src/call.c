@@ -88,7 +88,7 @@ static int settle(lua_State *L, int idx) {
     cbf_getuservalue(L, -1);
     uv = lua_gettop(L);
     cbf_client_call_begin(c);
-    ok = cbf_invoke_finish_curl(L, uv, t) == 0;
+    ok = cbf_invoke_finish(L, uv, t) == 0;
     if (!ok && !c->closed && cbf_invoke_again(L, c, uv, t) == 1) {
         /* resend_due puts it back on the loop when its wait is over */
         k->transfer = t;

@@ -55,7 +55,7 @@ void cbf_client_call_end(cbf_client *c) {
 }
 
 void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
-    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+    cbf_transfer_stop(t, c->loop);
     t->attached = 0;
     t->active = 0;
     t->owner = NULL;
@@ -74,7 +74,7 @@ void cbf_client_release(cbf_client *c) {
     size_t i;
     for (i = 0; i < c->ntransfers; i++) {
         cbf_transfer *t = c->transfers[i];
-        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
+        cbf_transfer_stop(t, c->loop);
         if (t->started) cbf_call_lose_transfer(t->started);
         cbf_transfer_free(t);
     }
@@ -85,8 +85,7 @@ void cbf_client_release(cbf_client *c) {
     c->loop = NULL;
     cbf_share_release(c->share); /* after every easy handle that used it is gone */
     c->share = NULL;
-    curl_slist_free_all(c->resolve);
-    c->resolve = NULL;
+    cbf_buffer_free(&c->resolve);
     free_string(c, &c->base_url);
     free_string(c, &c->qualifier);
     free_string(c, &c->ca_file);
@@ -318,16 +317,14 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     if (!lua_istable(L, -1)) bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
     n = lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
-        struct curl_slist *next;
         size_t len = 0;
         const char *entry;
         lua_rawgeti(L, -1, (lua_Integer)i);
         entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
         if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL))
             bad_option(L, "%s must be a list of \"host:port:address\" strings", "resolve");
-        next = curl_slist_append(c->resolve, entry);
-        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
-        c->resolve = next;
+        if (cbf_buffer_append(&c->resolve, entry, len + 1))
+            cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -364,6 +361,7 @@ static int client_new(lua_State *L) {
     c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     c->alloc = cbf_alloc_of(L);
+    cbf_buffer_init(&c->resolve, c->alloc);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
     uv = lua_gettop(L);

@@ -115,30 +115,26 @@ cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c) {
     return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
 }
 
-int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
+int cbf_invoke_finish(lua_State *L, int uv, cbf_transfer *t) {
+    cbf_transfer_outcome o;
     cbf_response r;
-    cbf_timings tm;
     int record, rc;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    cbf_transfer_timings(t, &tm);
-    cbf_retry_note_transfer(&t->retry, t->result, t->attempts);
-    cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
+    cbf_transfer_outcome_of(t, &o);
+    t->retry.unsent = o.unsent;
+    cbf_info_push_record(L, o.headers->data, o.headers->len, &o.timings);
     record = lua_gettop(L);
-    if (t->result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
+    if (o.error) {
         const char *id = cbf_info_header(L, record, "x-request-id");
-        cbf_error_push(L, code, msg, status, id ? id : t->req.request_id, NULL, 0);
+        cbf_error_push(L, o.error, o.message, o.status, id ? id : t->req.request_id, NULL, 0);
         lua_replace(L, record);
         lua_settop(L, record);
         rc = -1;
     } else {
-        r.status = status;
-        r.body = t->resp_body.data ? t->resp_body.data : "";
-        r.body_len = t->resp_body.len;
+        r.status = o.status;
+        r.body = o.body->data ? o.body->data : "";
+        r.body_len = o.body->len;
         r.headers = record;
-        r.elapsed = tm.total;
+        r.elapsed = o.timings.total;
         r.sent_id = t->req.request_id;
         rc = cbf_response_finish(L, uv, &r);
         lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
@@ -161,15 +157,13 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
 }
 
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
-    CURLcode setup = cbf_transfer_setup(t);
-    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) {
+    const char *why = NULL, *code = cbf_transfer_start(t, c->loop, &why);
+    if (!code) {
         t->attached = 1;
         t->retry.tries++;
         return 0;
     }
-    cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                   setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
-                   NULL, 0);
+    cbf_error_push(L, code, why, 0, NULL, NULL, 0);
     cbf_transfer_clear(t);
     return -1;
 }
@@ -255,7 +249,7 @@ static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
         c->running = 1;
         while (!t->done) cbf_loop_step(c->loop, POLL_MS);
         c->running = 0;
-        if (cbf_invoke_finish_curl(L, uv, t) == 0) return 0;
+        if (cbf_invoke_finish(L, uv, t) == 0) return 0;
         if (cbf_invoke_again(L, c, uv, t) != 1) return -1;
         c->running = 1;
         cbf_retry_wait(c->loop, t->retry.wake_ms);
@@ -505,7 +499,7 @@ static int all_through_curl(lua_State *L) {
             lua_Integer i = t->call;
             int ok;
             if (!t->active || !t->done || i == 0) continue;
-            ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
+            ok = cbf_invoke_finish(L, ALL_UV, t) == 0;
             if (!ok && cbf_invoke_again(L, c, ALL_UV, t) == 1) continue; /* resent above */
             cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
             unclaim(t);

@@ -49,7 +49,8 @@ int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
  * `tbl` is the table's index) moves into it as { ok = true, result =, info = } or
  * { ok = false, error = }; the table stays on top. */
 void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok);
-/* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
-int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
+/* The transfer has finished: what the curl transport received becomes `result, info`
+ * (0) or an error (-1), pushed; t is cleared. */
+int cbf_invoke_finish(lua_State *L, int uv, cbf_transfer *t);
 
 #endif

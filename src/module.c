@@ -1,19 +1,9 @@
 /* luaopen_cloudbase_functions: the module table. */
-#include <pthread.h>
-
-#include <curl/curl.h>
-
 #include "client.h"
 #include "error.h"
 #include "json.h"
 #include "pool.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_OK;
-
-/* libcurl's global state is process-wide: initialise it once, whatever number of Lua
- * states load the module, and never clean it up under another state's feet. */
-static void init_curl(void) { curl_init_result = curl_global_init(CURL_GLOBAL_ALL); }
+#include "transport_curl.h"
 
 static int is_error(lua_State *L) {
     lua_pushboolean(L, cbf_error_is(L, 1));
@@ -30,8 +20,7 @@ static int is_error(lua_State *L) {
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L);
 
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+    if (cbf_transport_curl_init()) return luaL_error(L, "curl_global_init failed");
     lua_newtable(L);
     cbf_client_open(L);
     lua_setfield(L, -2, "new");
