@@ -230,22 +230,20 @@ static void notify(lua_State *L, cbf_client *c, int state) {
 /* One refresh on the client's loop (other transfers move on meanwhile). 0, or -1 with
  * the endpoint's (or the transfer's) error pushed. */
 static int refresh(lua_State *L, cbf_client *c, int state) {
-    cbf_transfer *t = cbf_invoke_idle_transfer(c);
+    cbf_transfer *t = cbf_client_idle_transfer(c);
     int rc, running = c->running;
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for the refresh transfer", 0, NULL, NULL, 0);
         return -1;
     }
-    t->active = 1;
-    t->owner = c->owner; /* a raise meanwhile: the method's guard takes it back */
+    cbf_client_claim(c, t); /* a raise meanwhile: the method's guard takes it back */
     rc = build_refresh(L, c, state, t);
     if (rc == 0) {
         cbf_retry_begin(&t->retry, NULL, t->req.timeout);
         rc = cbf_invoke_attach(L, c, t);
     }
     if (rc) {
-        t->active = 0;
-        t->owner = NULL;
+        cbf_client_unclaim(t);
         return -1;
     }
     c->running = 1; /* no Lua runs in the loop; nested calls stay refused */
@@ -254,8 +252,7 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
     rc = read_answer(L, state, t);
     cbf_buffer_reset(&t->req.body, CBF_BUFFER_KEEP); /* the refresh token goes now */
     cbf_transfer_clear(t);
-    t->active = 0;
-    t->owner = NULL;
+    cbf_client_unclaim(t);
     if (rc == 0) notify(L, c, state);
     return rc;
 }

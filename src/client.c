@@ -1,4 +1,4 @@
-/* functions.new: option parsing, and the client's lifetime (close, __gc, __close). */
+/* functions.new: read the options into a new client (its lifetime: lifetime.c). */
 #include "client.h"
 
 #include <ctype.h>
@@ -6,17 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
 #include "auth.h"
 #include "connect.h"
 #include "error.h"
 #include "hooks.h"
-#include "invoke.h"
 #include "json_int64.h"
-#include "lua_methods.h"
 #include "pool.h"
 #include "request.h"
-#include "transport_curl.h"
 #include "wire.h"
 
 #define DEFAULT_TIMEOUT 60.0
@@ -34,94 +30,6 @@ static const char *const known_options[] = {
     "resolve", "intl",      "max_request_size",     "transport",        "json",
     "http2",   "retry",     "on_request", "on_response", "auth",   "pool",
     "preconnect", "max_idle", "big_integers", NULL};
-
-cbf_client *cbf_client_check(lua_State *L, int idx) {
-    return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
-}
-
-cbf_client *cbf_client_check_open(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
-}
-
-void cbf_client_call_begin(cbf_client *c) { c->calls++; }
-
-void cbf_client_call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
-}
-
-void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
-    cbf_transfer_stop(t, c->loop);
-    t->attached = 0;
-    t->active = 0;
-    t->owner = NULL;
-    t->started = NULL;
-    t->call = 0;
-    t->retry.wake_ms = 0;
-    cbf_transfer_clear(t);
-}
-
-static void free_string(cbf_client *c, char **s) {
-    if (*s) cbf_realloc(&c->alloc, *s, strlen(*s) + 1, 0);
-    *s = NULL;
-}
-
-void cbf_client_release(cbf_client *c) {
-    size_t i;
-    for (i = 0; i < c->ntransfers; i++) {
-        cbf_transfer *t = c->transfers[i];
-        cbf_transfer_stop(t, c->loop);
-        if (t->started) cbf_call_lose_transfer(t->started);
-        cbf_transfer_free(t);
-    }
-    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
-    c->transfers = NULL;
-    c->ntransfers = c->transfers_cap = 0;
-    cbf_loop_free(c->loop);
-    c->loop = NULL;
-    cbf_share_release(c->share); /* after every easy handle that used it is gone */
-    c->share = NULL;
-    cbf_buffer_free(&c->resolve);
-    free_string(c, &c->base_url);
-    free_string(c, &c->qualifier);
-    free_string(c, &c->ca_file);
-    free_string(c, &c->ca_path);
-    free_string(c, &c->proxy);
-}
-
-static int client_gc(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    c->closed = 1;
-    cbf_client_release(c);
-    return 0;
-}
-
-/* Closing from a token, transport or codec function, in the middle of a call, must
- * not free what that call is using: the call finishes, then the client is released.
- * Started calls end at once with CANCELLED. */
-static int client_close(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) return 0;
-    c->closed = 1;
-    cbf_client_call_begin(c); /* a user codec settling a finished call may close again */
-    cbf_call_cancel_all(L, 1);
-    cbf_client_call_end(c);
-    return 0;
-}
-
-/* Shows where the client points, never its credential. */
-static int client_tostring(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed)
-        lua_pushfstring(L, "cloudbase.functions client (closed): %p", (void *)c);
-    else
-        lua_pushfstring(L, "cloudbase.functions client (%s): %p", c->base_url, (void *)c);
-    return 1;
-}
 
 static int bad_option(lua_State *L, const char *fmt, const char *name) {
     char msg[200];
@@ -344,7 +252,7 @@ static cbf_http_mode http_mode_option(lua_State *L, int opts) {
     return mode;
 }
 
-static int client_new(lua_State *L) {
+int cbf_client_new(lua_State *L) {
     cbf_client *c;
     const char *url, *env, *s;
     int opts, uv;
@@ -414,24 +322,4 @@ static int client_new(lua_State *L) {
     lua_pushinteger(L, preconnect);
     lua_call(L, 2, LUA_MULTRET);
     return lua_gettop(L) - opts; /* the client and what connect returned */
-}
-
-void cbf_client_open(lua_State *L) {
-    static const luaL_Reg meta[] = {{"__gc", client_gc},
-                                    {"__close", client_close}, /* deferred while a call runs */
-                                    {"__tostring", client_tostring},
-                                    {NULL, NULL}};
-    static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};
-    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        lua_newtable(L);
-        luaL_setfuncs(L, methods, 0);
-        cbf_invoke_register(L);
-        cbf_call_register(L);
-        cbf_connect_register(L);
-        cbf_lua_methods_install(L);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    lua_pushcfunction(L, client_new);
 }

@@ -71,6 +71,10 @@ typedef struct {
     const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
+/* functions.new (client.c): read the options, push the client. */
+int cbf_client_new(lua_State *L);
+
+/* ---- the client's lifetime (lifetime.c) ---- */
 cbf_client *cbf_client_check(lua_State *L, int idx);
 /* The client at stack index 1, or raise: closed, or busy (a nested call while a
  * multi loop runs). */
@@ -78,10 +82,27 @@ cbf_client *cbf_client_check_open(lua_State *L);
 /* Calls in progress keep the client alive through a close() made meanwhile. */
 void cbf_client_call_begin(cbf_client *c);
 void cbf_client_call_end(cbf_client *c);
+/* Run `body` as a method: a closed or busy client is refused, and whatever raises in
+ * `body`, the transfers it claimed, the call count and the busy flag are given back;
+ * then the raise goes on (raise = 1) or becomes `nil, err`. */
+int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise);
+/* Make sure the pool holds at least n transfers. 0, or -1 out of memory. */
+int cbf_client_ensure_transfers(cbf_client *c, size_t n);
+/* A transfer no call is using, made if need be (NULL out of memory). */
+cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
+/* Give t to the method running now (c->owner): its guard takes it back however it
+ * ends. */
+void cbf_client_claim(cbf_client *c, cbf_transfer *t);
+/* The call is over with t: idle again, owned by nobody. */
+void cbf_client_unclaim(cbf_transfer *t);
 /* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
 void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
-void cbf_client_open(lua_State *L); /* pushes functions.new */
+/* Add __gc, __close (close, deferred while a call runs) and __tostring to the
+ * metatable on top of the stack. */
+void cbf_client_register_meta(lua_State *L);
+/* Add close to the methods table on top of the stack. */
+void cbf_client_register(lua_State *L);
 
 #endif

@@ -109,12 +109,12 @@ static size_t kept(cbf_transfer **ts, size_t n) {
 static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
     size_t i, ready;
     for (i = 0; i < n; i++) {
-        ts[i] = cbf_invoke_idle_transfer(c);
+        ts[i] = cbf_client_idle_transfer(c);
         if (!ts[i]) {
             cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
             return -1;
         }
-        cbf_invoke_claim(c, ts[i]);
+        cbf_client_claim(c, ts[i]);
         if (i == 0) {
             cbf_transfer_outcome first;
             if (run_warmups(L, c, ts, 1, 0)) return -1;
@@ -169,7 +169,7 @@ int cbf_connect_method(lua_State *L) {
     }
     lua_settop(L, 1);
     lua_pushinteger(L, n);
-    return cbf_invoke_guarded(L, connect_body, 1);
+    return cbf_client_guarded(L, connect_body, 1);
 }
 
 void cbf_connect_register(lua_State *L) {

@@ -1,9 +1,30 @@
 /* luaopen_cloudbase_functions: the module table. */
+#include "call.h"
 #include "client.h"
+#include "connect.h"
 #include "error.h"
+#include "invoke.h"
 #include "json.h"
+#include "lua_methods.h"
 #include "pool.h"
 #include "transport_curl.h"
+
+/* The client's metatable, its methods gathered from the files that implement them;
+ * then push functions.new. */
+static void open_client(lua_State *L) {
+    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
+        cbf_client_register_meta(L);
+        lua_newtable(L);
+        cbf_client_register(L);
+        cbf_invoke_register(L);
+        cbf_call_register(L);
+        cbf_connect_register(L);
+        cbf_lua_methods_install(L); /* last: it wraps methods registered above */
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, cbf_client_new);
+}
 
 static int is_error(lua_State *L) {
     lua_pushboolean(L, cbf_error_is(L, 1));
@@ -22,7 +43,7 @@ CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L);
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
     if (cbf_transport_curl_init()) return luaL_error(L, "curl_global_init failed");
     lua_newtable(L);
-    cbf_client_open(L);
+    open_client(L);
     lua_setfield(L, -2, "new");
     cbf_pool_open(L);
     lua_setfield(L, -2, "pool");
