@@ -143,7 +143,8 @@ describe("source structure", function()
     local assemblers = {}
     for _, path in ipairs(files("src/*.c")) do
       local code = code_of(read(path))
-      if code:find("%f[%w_]cbf_[%w_]+_register[%w_]*%(L%)%s*;") or code:find("cbf_lua_methods_install%(L%)%s*;") then
+      local registers = code:find("%f[%w_]cbf_[%w_]+_register[%w_]*%(L%)%s*;")
+      if registers or code:find("cbf_lua_methods_install%(L%)%s*;") then
         assemblers[#assemblers + 1] = base(path)
       end
     end
