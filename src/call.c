@@ -87,7 +87,7 @@ static int settle(lua_State *L, int idx) {
     cbf_getuservalue(L, -1);
     uv = lua_gettop(L);
     cbf_client_call_begin(c);
-    ok = cbf_invoke_finish_curl(L, uv, t) == 0;
+    ok = cbf_invoke_finish(L, uv, t) == 0;
     if (!ok && !c->closed && cbf_invoke_again(L, c, uv, t) == 1) {
         /* resend_due puts it back on the loop when its wait is over */
         k->transfer = t;
@@ -97,8 +97,7 @@ static int settle(lua_State *L, int idx) {
         return 0;
     }
     cbf_hooks_response(L, uv, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
-    t->active = 0;
-    t->owner = NULL;
+    cbf_client_unclaim(t);
     cbf_client_call_end(c);
     lua_remove(L, uv);
     lua_remove(L, uv - 1);
@@ -144,8 +143,7 @@ static void resend_due(lua_State *L, int client) {
         t->retry.wake_ms = 0;
         call->transfer = NULL;
         t->started = NULL;
-        t->active = 0;
-        t->owner = NULL;
+        cbf_client_unclaim(t);
         push_started(L, client, 0);
         lua_pushlightuserdata(L, call);
         lua_rawget(L, -2);
@@ -255,7 +253,7 @@ static int wait_ms_arg(lua_State *L, int idx) {
 /* ---- client methods -------------------------------------------------------- */
 
 /* client:start(name, payload, opts) -> call; try_start -> call | nil, err. Runs under
- * the guard of invoke.c: a raise anywhere gives the claimed transfer back. */
+ * the method guard (lifetime.c): a raise anywhere gives the claimed transfer back. */
 static int start_body(lua_State *L) {
     enum { UV = 5, ON_DONE, CALL, TOKEN };
     cbf_client *c = cbf_client_check(L, 1);
@@ -281,9 +279,9 @@ static int start_body(lua_State *L) {
     cbf_setuservalue(L, CALL);
 
     if (cbf_invoke_token(L, c, UV)) return lua_error(L);
-    t = cbf_invoke_idle_transfer(c);
+    t = cbf_client_idle_transfer(c);
     if (!t) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer");
-    cbf_invoke_claim(c, t); /* a nested call from a user codec must take another one */
+    cbf_client_claim(c, t); /* a nested call from a user codec must take another one */
     if (cbf_request_build(L, c, &a, TOKEN, &t->req) || cbf_invoke_policy(L, c, a.opts, &policy))
         return lua_error(L);
     lua_getfield(L, UV, CBF_UV_TRANSPORT);
@@ -308,8 +306,8 @@ static int start_body(lua_State *L) {
     return 1;
 }
 
-static int client_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 1); }
-static int client_try_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 0); }
+static int client_start(lua_State *L) { return cbf_client_guarded(L, start_body, 1); }
+static int client_try_start(lua_State *L) { return cbf_client_guarded(L, start_body, 0); }
 
 /* client:poll([wait]) -> number of started calls that finished. */
 static int poll_body(lua_State *L) {
@@ -319,7 +317,7 @@ static int poll_body(lua_State *L) {
     return 1;
 }
 
-static int client_poll(lua_State *L) { return cbf_invoke_guarded(L, poll_body, 1); }
+static int client_poll(lua_State *L) { return cbf_client_guarded(L, poll_body, 1); }
 
 static void push_timeout(lua_State *L, const cbf_client *c) {
     double t = cbf_loop_timeout(c->loop);
@@ -381,7 +379,7 @@ static int socket_action_body(lua_State *L) {
     return 1;
 }
 
-static int client_socket_action(lua_State *L) { return cbf_invoke_guarded(L, socket_action_body, 1); }
+static int client_socket_action(lua_State *L) { return cbf_client_guarded(L, socket_action_body, 1); }
 
 void cbf_call_cancel_all(lua_State *L, int client) {
     int started, list, i, n = 0;

@@ -1,115 +1,22 @@
-/* functions.new: option parsing, and the client's lifetime (close, __gc, __close). */
+/* functions.new: read the options into a new client (its lifetime: lifetime.c). */
 #include "client.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
 #include "auth.h"
 #include "connect.h"
 #include "error.h"
 #include "hooks.h"
-#include "invoke.h"
 #include "json_int64.h"
-#include "lua_methods.h"
 #include "options.h"
 #include "pool.h"
 #include "request.h"
-#include "transport_curl.h"
 #include "wire.h"
 
 /* The longest environment id the gateway's host names take. */
 #define ENV_ID_MAX 100
-
-cbf_client *cbf_client_check(lua_State *L, int idx) {
-    return (cbf_client *)luaL_checkudata(L, idx, CBF_CLIENT_MT);
-}
-
-cbf_client *cbf_client_check_open(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "the client is closed");
-    if (c->running)
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT,
-                        "the client is busy: a token or transport function called it again");
-    return c;
-}
-
-void cbf_client_call_begin(cbf_client *c) { c->calls++; }
-
-void cbf_client_call_end(cbf_client *c) {
-    if (--c->calls == 0 && c->closed) cbf_client_release(c);
-}
-
-void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
-    if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
-    t->attached = 0;
-    t->active = 0;
-    t->owner = NULL;
-    t->started = NULL;
-    t->call = 0;
-    t->retry.wake_ms = 0;
-    cbf_transfer_clear(t);
-}
-
-static void free_string(cbf_client *c, char **s) {
-    if (*s) cbf_realloc(&c->alloc, *s, strlen(*s) + 1, 0);
-    *s = NULL;
-}
-
-void cbf_client_release(cbf_client *c) {
-    size_t i;
-    for (i = 0; i < c->ntransfers; i++) {
-        cbf_transfer *t = c->transfers[i];
-        if (t->attached && c->loop) cbf_loop_remove(c->loop, t->easy);
-        if (t->started) cbf_call_lose_transfer(t->started);
-        cbf_transfer_free(t);
-    }
-    if (c->transfers) cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *c->transfers, 0);
-    c->transfers = NULL;
-    c->ntransfers = c->transfers_cap = 0;
-    cbf_loop_free(c->loop);
-    c->loop = NULL;
-    cbf_share_release(c->share); /* after every easy handle that used it is gone */
-    c->share = NULL;
-    curl_slist_free_all(c->resolve);
-    c->resolve = NULL;
-    free_string(c, &c->base_url);
-    free_string(c, &c->qualifier);
-    free_string(c, &c->ca_file);
-    free_string(c, &c->ca_path);
-    free_string(c, &c->proxy);
-}
-
-static int client_gc(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    c->closed = 1;
-    cbf_client_release(c);
-    return 0;
-}
-
-/* Closing from a token, transport or codec function, in the middle of a call, must
- * not free what that call is using: the call finishes, then the client is released.
- * Started calls end at once with CANCELLED. */
-static int client_close(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed) return 0;
-    c->closed = 1;
-    cbf_client_call_begin(c); /* a user codec settling a finished call may close again */
-    cbf_call_cancel_all(L, 1);
-    cbf_client_call_end(c);
-    return 0;
-}
-
-/* Shows where the client points, never its credential. */
-static int client_tostring(lua_State *L) {
-    cbf_client *c = cbf_client_check(L, 1);
-    if (c->closed)
-        lua_pushfstring(L, "cloudbase.functions client (closed): %p", (void *)c);
-    else
-        lua_pushfstring(L, "cloudbase.functions client (%s): %p", c->base_url, (void *)c);
-    return 1;
-}
 
 /* A message of its own about option o, starting with its name: fmt has one %s for it. */
 static int bad_option(lua_State *L, const char *fmt, const cbf_option *o) {
@@ -249,15 +156,13 @@ static void parse_resolve(lua_State *L, int opts, cbf_client *c) {
     }
     n = lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
-        struct curl_slist *next;
         size_t len = 0;
         const char *entry;
         lua_rawgeti(L, -1, (lua_Integer)i);
         entry = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
         if (!entry || !cbf_wire_ok(entry, len, CBF_WIRE_URL)) cbf_option_raise(L, o);
-        next = curl_slist_append(c->resolve, entry);
-        if (!next) cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
-        c->resolve = next;
+        if (cbf_buffer_append(&c->resolve, entry, len + 1))
+            cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "not enough memory for the client");
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -294,7 +199,7 @@ static lua_Integer integer_option(lua_State *L, int opts, const cbf_option *o) {
     return cbf_option_integer(L, opts, o, (lua_Integer)o->dflt);
 }
 
-static int client_new(lua_State *L) {
+int cbf_client_new(lua_State *L) {
     cbf_client *c;
     const char *url, *env;
     int opts, uv, intl;
@@ -311,6 +216,7 @@ static int client_new(lua_State *L) {
     c = (cbf_client *)cbf_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     c->alloc = cbf_alloc_of(L);
+    cbf_buffer_init(&c->resolve, c->alloc);
     luaL_setmetatable(L, CBF_CLIENT_MT); /* from here on, __gc frees whatever is set */
     lua_newtable(L);
     uv = lua_gettop(L);
@@ -363,24 +269,4 @@ static int client_new(lua_State *L) {
     lua_pushinteger(L, preconnect);
     lua_call(L, 2, LUA_MULTRET);
     return lua_gettop(L) - opts; /* the client and what connect returned */
-}
-
-void cbf_client_open(lua_State *L) {
-    static const luaL_Reg meta[] = {{"__gc", client_gc},
-                                    {"__close", client_close}, /* deferred while a call runs */
-                                    {"__tostring", client_tostring},
-                                    {NULL, NULL}};
-    static const luaL_Reg methods[] = {{"close", client_close}, {NULL, NULL}};
-    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        lua_newtable(L);
-        luaL_setfuncs(L, methods, 0);
-        cbf_invoke_register(L);
-        cbf_call_register(L);
-        cbf_connect_register(L);
-        cbf_lua_methods_install(L);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    lua_pushcfunction(L, client_new);
 }

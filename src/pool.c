@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "buffer.h"
 #include "error.h"
 #include "options.h"
@@ -76,7 +78,7 @@ static cbf_share *share_new(cbf_alloc alloc) {
     return s;
 }
 
-CURLSH *cbf_share_handle(const cbf_share *s) { return s->sh; }
+void *cbf_share_handle(const cbf_share *s) { return s->sh; }
 
 static void share_retain(cbf_share *s) {
     pthread_mutex_lock(&s->refs_lock);

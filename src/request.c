@@ -525,8 +525,6 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
         rc |= cbf_buffer_append_str(h, "Authorization: Bearer ");
         rc |= cbf_buffer_append(h, t, tlen + 1); /* with its NUL: the entry's end */
     }
-    /* curl would otherwise wait for "100 Continue" before large bodies. */
-    rc |= cbf_buffer_append(h, "Expect:", sizeof "Expect:");
     return rc ? out_of_memory(L) : 0;
 }
 

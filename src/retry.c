@@ -91,16 +91,6 @@ void cbf_retry_begin(cbf_retry_state *s, const cbf_retry_policy *policy, double 
     s->deadline_ms = s->started_ms + (long long)(timeout * 1000.0 + 0.5);
 }
 
-void cbf_retry_note_transfer(cbf_retry_state *s, CURLcode result, int prerequests) {
-    /* libcurl calls the pre-request callback after the connection (TLS included) is up
-     * and before the first byte of the request: not called means not sent. Only
-     * failures of reaching the server qualify; a certificate refusal would fail again. */
-    s->unsent = prerequests == 0 &&
-                (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
-                 result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
-                 result == CURLE_OPERATION_TIMEDOUT);
-}
-
 /* Uniform in [0, 1) from the CSPRNG (jitter needs no secrecy, but one source is enough). */
 static double uniform(void) {
     unsigned char b[4];
