@@ -263,9 +263,8 @@ static int start_body(lua_State *L) {
     cbf_transfer *t;
     cbf_invoke_method_args(L, &a);
     a.opts_is_call = CBF_OPTS_START;
-    if (lua_istable(L, a.opts)) cbf_rawfield(L, a.opts, "on_done");
-    else lua_pushnil(L);
     /* Checked before the token function runs (cbf_request_build checks it again). */
+    cbf_options_get(L, a.opts, CBF_OPTION_CALL(on_done)->name);
     if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) return cbf_option_raise(L, CBF_OPTION_CALL(on_done));
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
