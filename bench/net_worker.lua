@@ -41,8 +41,10 @@ port = tonumber(port)
 local address = opt.resolve and opt.resolve:match("^[^:]+:%d+:(.+)$") or host
 local tls = scheme == "https"
 
--- The module's headers (src/request.c) and libcurl's Accept-Encoding.
+-- The module's headers (src/request.c; its X-Request-Id is a fresh UUID a call, the
+-- same length as this one) and libcurl's Accept-Encoding.
 local HEADERS = {
+  { "x-request-id", "3f9c2a7e-51d4-4b8e-9a61-0c7d2e8f4b13" },
   { "content-type", "application/json" },
   { "accept", "application/json, text/plain;q=0.9, */*;q=0.8" },
   { "user-agent", "lua-cloudbase-functions/0.1.0" },

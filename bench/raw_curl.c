@@ -1,6 +1,7 @@
 /* The practical ceiling: libcurl driven directly, making the same request the
- * module makes (its headers, as of 0.1.0, and Accept-Encoding through
- * CURLOPT_ACCEPT_ENCODING, which also sets up libcurl's content decoding). No JSON
+ * module makes (its headers, as of 0.1.0, an X-Request-Id of the same length as the
+ * module's fresh UUID, and Accept-Encoding through CURLOPT_ACCEPT_ENCODING, which
+ * also sets up libcurl's content decoding). No JSON
  * work at all: the body is sent as read from a file and the answer is only checked
  * (status 200, a non-empty body; the gateway's echo re-encodes the JSON, so its
  * bytes need not be ours).
@@ -247,6 +248,8 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char auth[512];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", st.token);
+    /* The module sends a fresh UUID v4 a call; making one is the module's own cost. */
+    st.headers = curl_slist_append(st.headers, "X-Request-Id: 3f9c2a7e-51d4-4b8e-9a61-0c7d2e8f4b13");
     st.headers = curl_slist_append(st.headers, "Content-Type: application/json");
     st.headers = curl_slist_append(st.headers, "Accept: application/json, text/plain;q=0.9, */*;q=0.8");
     st.headers = curl_slist_append(st.headers, "User-Agent: lua-cloudbase-functions/0.1.0");
