@@ -43,8 +43,10 @@ typedef struct {
 typedef struct {
     CURL *easy;
     cbf_request req;
+    /* CURLOPT_HTTPHEADER: curl_slist nodes kept in header_nodes, pointing into
+     * req.headers (no copies: each call's fresh X-Request-Id changes the headers). */
     struct curl_slist *header_list;
-    cbf_buffer sent_headers; /* what header_list was built from, to reuse it */
+    cbf_buffer header_nodes;
     cbf_buffer resp_headers; /* raw header lines of the final response */
     cbf_buffer resp_body;
     size_t max_response_size;
