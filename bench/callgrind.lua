@@ -4,8 +4,9 @@
 -- Started by bench/run (BENCH=callgrind), with the environment net.lua gets
 -- (BENCH_URL, BENCH_TLS_PORT, BENCH_CA_FILE, BENCH_RAW_CURL, BENCH_BODY_FILE, BENCH_TOKEN).
 --
--- Each contender runs twice under `valgrind --tool=callgrind`, making BENCH_CG_CALLS
--- (default "100 600") sequential calls after its first; the difference of the two totals
+-- Each contender (`net_worker.lua calls`, `raw_curl rate`) runs twice under
+-- `valgrind --tool=callgrind`, making BENCH_CG_CALLS (default "100 600") sequential
+-- calls after its first; the difference of the two totals
 -- over the difference of the counts is the cost of one warm call, start-up, connection
 -- and first call cancelled out. BENCH_CG_KEEP=DIR keeps the profiles there
 -- (DIR/WHO.WHERE.HTTP.N) for `callgrind_annotate`; comparing a pair that way (the
@@ -47,8 +48,8 @@ local function command(who, where, http, n)
     return table.concat({ q(raw_curl), "rate", q(base .. "/v1/functions/echo"), q(body_file), q(token), "1e9", n,
       table.concat(extra, " ") }, " ")
   end
-  return table.concat({ "lua5.4 bench/net_worker.lua seq who=module", "url=" .. q(base), "token=" .. q(token),
-    "seconds=1e9", "max=" .. n, table.concat(extra, " ") }, " ")
+  return table.concat({ "lua5.4 bench/net_worker.lua calls who=module", "url=" .. q(base), "token=" .. q(token),
+    "max=" .. n, table.concat(extra, " ") }, " ")
 end
 
 -- Total Ir of one run.

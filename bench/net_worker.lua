@@ -1,6 +1,7 @@
 -- One network measurement per process, driven by bench/net.lua:
 --   lua5.4 bench/net_worker.lua seq    who=... url=... [resolve= ca= http=1.1|2] seconds= max=
 --   lua5.4 bench/net_worker.lua fanout who=... url=... [...] count= concurrency=
+--   lua5.4 bench/net_worker.lua calls  who=... url=... [...] max=   (prints nothing)
 -- Prints key=value lines; "error=..." when the measurement could not be made.
 -- Loads on Lua 5.1 too: Debian 12's lua-http runs only there.
 --
@@ -362,6 +363,14 @@ function modes.seq()
   end
 end
 
+
+-- A first call, then `max` more and nothing else: what bench/callgrind.lua counts the
+-- instructions of (seq's clock reads and median sort would count as the contender's).
+function modes.calls()
+  local c = assert(contenders[opt.who], "unknown contender " .. tostring(opt.who))()
+  for _ = 0, num("max") do c.call() end
+  c.close()
+end
 
 -- `count` calls at `concurrency`, twice on the same client: cold (a new client:
 -- its connections are opened inside) and warm. CPU per call of the last batch.
