@@ -447,7 +447,36 @@ do
   tbl(headers, rows)
 end
 
-local cpu_lines_end = #out
+
+if cpu_only then -- the CPU table, its target rows and samples; nothing else was measured
+  local lines = {}
+  for i = cpu_lines, #out do lines[#lines + 1] = out[i] end
+  for _, t in ipairs(targets) do
+    if t[1]:find("^CPU per call") then
+      lines[#lines + 1] = string.format("- %s: %s (target %s: %s)", t[1], t[2], t[3], t[4])
+    end
+  end
+  lines[#lines + 1] = ""
+  local keys = {}
+  for k in pairs(samples) do
+    if k:find("^cpu%..*%.cpu_us$") then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local vals = {}
+    for i, x in ipairs(samples[k]) do vals[i] = string.format("%.1f", x) end
+    lines[#lines + 1] = string.format("- `%s`: %s%s", k, table.concat(vals, ", "),
+      samples[k].error and ("; error: " .. samples[k].error) or "")
+  end
+  local text = table.concat(lines, "\n")
+  print(text)
+  if out_file then
+    local f = assert(io.open(out_file, "w"))
+    f:write(text, "\n")
+    f:close()
+  end
+  os.exit(0)
+end
 
 -- Summary: the figures the README shows, one column per library.
 w("### Summary (the README's table)")
@@ -606,28 +635,6 @@ end
 s()
 s("<!-- network: end -->")
 local text = table.concat(section, "\n")
-
-if cpu_only then -- the CPU table and its target rows; the other sections measured nothing
-  local lines = {}
-  for i = cpu_lines, cpu_lines_end do lines[#lines + 1] = out[i] end
-  for _, t in ipairs(targets) do
-    if t[1]:find("^CPU per call") then
-      lines[#lines + 1] = string.format("- %s: %s (target %s: %s)", t[1], t[2], t[3], t[4])
-    end
-  end
-  lines[#lines + 1] = ""
-  for _, line in ipairs(section) do
-    if line:find("^%- `cpu%.") then lines[#lines + 1] = line end
-  end
-  local cpu_text = table.concat(lines, "\n")
-  print(cpu_text)
-  if out_file then
-    local f = assert(io.open(out_file, "w"))
-    f:write(cpu_text, "\n")
-    f:close()
-  end
-  os.exit(0)
-end
 
 print()
 print(table.concat(out, "\n"))
