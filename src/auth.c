@@ -1,6 +1,5 @@
 #include "auth.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -8,6 +7,7 @@
 #include "hooks.h"
 #include "invoke.h"
 #include "json.h"
+#include "options.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -28,10 +28,10 @@ static void raw_get(lua_State *L, int given, const char *key) {
     lua_rawget(L, given);
 }
 
+/* "auth" and why, raised. */
 static void bad(lua_State *L, const char *why) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "auth%s", why);
-    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
+    lua_pushfstring(L, "%s%s", CBF_OPTION_NEW(auth)->name, why);
+    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
 }
 
 /* A token string at the top, or nil; refuses what cannot go in a header. */
@@ -55,7 +55,7 @@ void cbf_auth_read(lua_State *L, int opts, int uv) {
         lua_pop(L, 1);
         return;
     }
-    if (!lua_istable(L, given)) bad(L, " must be a table { access_token =, refresh_token =, expires_in =, ... }");
+    if (!lua_istable(L, given)) cbf_option_raise(L, CBF_OPTION_NEW(auth));
     lua_pushliteral(L, "token");
     lua_rawget(L, opts);
     if (!lua_isnil(L, -1)) bad(L, " and token are exclusive: auth manages the token");
@@ -144,7 +144,6 @@ static int build_refresh(lua_State *L, cbf_client *c, int state, cbf_transfer *t
     rc |= cbf_buffer_append(&req->headers, "Accept: application/json", sizeof "Accept: application/json");
     rc |= cbf_buffer_append_str(&req->headers, "X-Request-Id: ") ||
           cbf_buffer_append(&req->headers, req->request_id, CBF_UUID_LEN + 1);
-    rc |= cbf_buffer_append(&req->headers, "Expect:", sizeof "Expect:");
     if (rc) cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for the refresh request", 0, NULL, NULL, 0);
     return rc ? -1 : 0;
 }
@@ -154,17 +153,17 @@ static int build_refresh(lua_State *L, cbf_client *c, int state, cbf_transfer *t
  * message, or the transfer's own failure. */
 static int read_answer(lua_State *L, int state, cbf_transfer *t) {
     cbf_json_error jerr;
+    cbf_transfer_outcome o;
     const char *id = t->req.request_id;
-    long status = 0;
+    long status;
     int top = lua_gettop(L);
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (t->result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
-        cbf_error_push(L, code, msg, status, id, NULL, 0);
+    cbf_transfer_outcome_of(t, &o);
+    status = o.status;
+    if (o.error) {
+        cbf_error_push(L, o.error, o.message, status, id, NULL, 0);
         return -1;
     }
-    if (t->resp_body.len == 0 || cbf_json_decode(L, t->resp_body.data, t->resp_body.len, CBF_JSON_BIG_FLOAT, &jerr) != 0 ||
+    if (o.body->len == 0 || cbf_json_decode(L, o.body->data, o.body->len, CBF_JSON_BIG_FLOAT, &jerr) != 0 ||
         !lua_istable(L, -1)) {
         lua_settop(L, top);
         cbf_error_push(L, status == 200 ? CBF_E_INVALID_RESPONSE : CBF_E_HTTP_ERROR,
@@ -231,22 +230,20 @@ static void notify(lua_State *L, cbf_client *c, int state) {
 /* One refresh on the client's loop (other transfers move on meanwhile). 0, or -1 with
  * the endpoint's (or the transfer's) error pushed. */
 static int refresh(lua_State *L, cbf_client *c, int state) {
-    cbf_transfer *t = cbf_invoke_idle_transfer(c);
+    cbf_transfer *t = cbf_client_idle_transfer(c);
     int rc, running = c->running;
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for the refresh transfer", 0, NULL, NULL, 0);
         return -1;
     }
-    t->active = 1;
-    t->owner = c->owner; /* a raise meanwhile: the method's guard takes it back */
+    cbf_client_claim(c, t); /* a raise meanwhile: the method's guard takes it back */
     rc = build_refresh(L, c, state, t);
     if (rc == 0) {
         cbf_retry_begin(&t->retry, NULL, t->req.timeout);
         rc = cbf_invoke_attach(L, c, t);
     }
     if (rc) {
-        t->active = 0;
-        t->owner = NULL;
+        cbf_client_unclaim(t);
         return -1;
     }
     c->running = 1; /* no Lua runs in the loop; nested calls stay refused */
@@ -255,8 +252,7 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
     rc = read_answer(L, state, t);
     cbf_buffer_reset(&t->req.body, CBF_BUFFER_KEEP); /* the refresh token goes now */
     cbf_transfer_clear(t);
-    t->active = 0;
-    t->owner = NULL;
+    cbf_client_unclaim(t);
     if (rc == 0) notify(L, c, state);
     return rc;
 }
@@ -266,16 +262,16 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
  * request_id (NULL: the refresh request's). */
 static void push_failure(lua_State *L, int cause, const char *request_id) {
     int endpoint = lua_gettop(L);
-    char msg[300];
     lua_getfield(L, endpoint, "code");
     lua_getfield(L, endpoint, "message");
     lua_getfield(L, endpoint, "status");
     lua_getfield(L, endpoint, "request_id");
-    snprintf(msg, sizeof msg, "the access token could not be refreshed: %.60s: %.200s",
-             lua_tostring(L, endpoint + 1) ? lua_tostring(L, endpoint + 1) : "?",
-             lua_tostring(L, endpoint + 2) ? lua_tostring(L, endpoint + 2) : "");
-    cbf_error_push(L, CBF_E_AUTH_REFRESH_FAILED, msg, (long)lua_tointeger(L, endpoint + 3),
+    lua_pushfstring(L, "the access token could not be refreshed: %s: %s",
+                    lua_tostring(L, endpoint + 1) ? lua_tostring(L, endpoint + 1) : "?",
+                    lua_tostring(L, endpoint + 2) ? lua_tostring(L, endpoint + 2) : "");
+    cbf_error_push(L, CBF_E_AUTH_REFRESH_FAILED, lua_tostring(L, -1), (long)lua_tointeger(L, endpoint + 3),
                    request_id ? request_id : lua_tostring(L, endpoint + 4), NULL, 0);
+    lua_remove(L, -2);
     lua_pushvalue(L, cause ? cause : endpoint);
     lua_setfield(L, -2, "cause");
     lua_pushvalue(L, endpoint);

@@ -11,7 +11,6 @@
 #include "transport_lua.h"
 
 #define WAIT_SLICE_MS 1000
-#define MAX_WAIT 1e9 /* seconds: the same bound as every timeout option */
 
 /* The call's uservalue table holds: client (the client userdata, so the client lives as
  * long as a call does), on_done, and once settled ok with result and info, or error.
@@ -88,7 +87,7 @@ static int settle(lua_State *L, int idx) {
     cbf_getuservalue(L, -1);
     uv = lua_gettop(L);
     cbf_client_call_begin(c);
-    ok = cbf_invoke_finish_curl(L, uv, t) == 0;
+    ok = cbf_invoke_finish(L, uv, t) == 0;
     if (!ok && !c->closed && cbf_invoke_again(L, c, uv, t) == 1) {
         /* resend_due puts it back on the loop when its wait is over */
         k->transfer = t;
@@ -98,8 +97,7 @@ static int settle(lua_State *L, int idx) {
         return 0;
     }
     cbf_hooks_response(L, uv, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
-    t->active = 0;
-    t->owner = NULL;
+    cbf_client_unclaim(t);
     cbf_client_call_end(c);
     lua_remove(L, uv);
     lua_remove(L, uv - 1);
@@ -145,8 +143,7 @@ static void resend_due(lua_State *L, int client) {
         t->retry.wake_ms = 0;
         call->transfer = NULL;
         t->started = NULL;
-        t->active = 0;
-        t->owner = NULL;
+        cbf_client_unclaim(t);
         push_started(L, client, 0);
         lua_pushlightuserdata(L, call);
         lua_rawget(L, -2);
@@ -242,8 +239,12 @@ static int drive(lua_State *L, int client, int wait_ms) {
 static int wait_ms_arg(lua_State *L, int idx) {
     double wait = 0;
     if (!lua_isnoneornil(L, idx)) {
-        if (lua_type(L, idx) != LUA_TNUMBER || !(lua_tonumber(L, idx) >= 0) || lua_tonumber(L, idx) >= MAX_WAIT)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "poll's wait must be a number of seconds, 0 or more");
+        if (lua_type(L, idx) != LUA_TNUMBER || !(lua_tonumber(L, idx) >= 0) ||
+            lua_tonumber(L, idx) >= CBF_MAX_SECONDS) {
+            lua_pushfstring(L, "poll's wait must be a number of seconds, 0 or more and below %d",
+                            (int)CBF_MAX_SECONDS);
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
+        }
         wait = lua_tonumber(L, idx);
     }
     return wait * 1000 > 2147483647.0 ? 2147483647 : (int)(wait * 1000);
@@ -252,7 +253,7 @@ static int wait_ms_arg(lua_State *L, int idx) {
 /* ---- client methods -------------------------------------------------------- */
 
 /* client:start(name, payload, opts) -> call; try_start -> call | nil, err. Runs under
- * the guard of invoke.c: a raise anywhere gives the claimed transfer back. */
+ * the method guard (lifetime.c): a raise anywhere gives the claimed transfer back. */
 static int start_body(lua_State *L) {
     enum { UV = 5, ON_DONE, CALL, TOKEN };
     cbf_client *c = cbf_client_check(L, 1);
@@ -264,10 +265,8 @@ static int start_body(lua_State *L) {
     a.opts_is_call = CBF_OPTS_START;
     if (lua_istable(L, a.opts)) cbf_rawfield(L, a.opts, "on_done");
     else lua_pushnil(L);
-    if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
-        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
-        return lua_error(L);
-    }
+    /* Checked before the token function runs (cbf_request_build checks it again). */
+    if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) return cbf_option_raise(L, CBF_OPTION_CALL(on_done));
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
     k->client = c;
@@ -280,9 +279,9 @@ static int start_body(lua_State *L) {
     cbf_setuservalue(L, CALL);
 
     if (cbf_invoke_token(L, c, UV)) return lua_error(L);
-    t = cbf_invoke_idle_transfer(c);
+    t = cbf_client_idle_transfer(c);
     if (!t) return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer");
-    cbf_invoke_claim(c, t); /* a nested call from a user codec must take another one */
+    cbf_client_claim(c, t); /* a nested call from a user codec must take another one */
     if (cbf_request_build(L, c, &a, TOKEN, &t->req) || cbf_invoke_policy(L, c, a.opts, &policy))
         return lua_error(L);
     lua_getfield(L, UV, CBF_UV_TRANSPORT);
@@ -307,8 +306,8 @@ static int start_body(lua_State *L) {
     return 1;
 }
 
-static int client_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 1); }
-static int client_try_start(lua_State *L) { return cbf_invoke_guarded(L, start_body, 0); }
+static int client_start(lua_State *L) { return cbf_client_guarded(L, start_body, 1); }
+static int client_try_start(lua_State *L) { return cbf_client_guarded(L, start_body, 0); }
 
 /* client:poll([wait]) -> number of started calls that finished. */
 static int poll_body(lua_State *L) {
@@ -318,7 +317,7 @@ static int poll_body(lua_State *L) {
     return 1;
 }
 
-static int client_poll(lua_State *L) { return cbf_invoke_guarded(L, poll_body, 1); }
+static int client_poll(lua_State *L) { return cbf_client_guarded(L, poll_body, 1); }
 
 static void push_timeout(lua_State *L, const cbf_client *c) {
     double t = cbf_loop_timeout(c->loop);
@@ -380,7 +379,7 @@ static int socket_action_body(lua_State *L) {
     return 1;
 }
 
-static int client_socket_action(lua_State *L) { return cbf_invoke_guarded(L, socket_action_body, 1); }
+static int client_socket_action(lua_State *L) { return cbf_client_guarded(L, socket_action_body, 1); }
 
 void cbf_call_cancel_all(lua_State *L, int client) {
     int started, list, i, n = 0;

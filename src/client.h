@@ -1,16 +1,16 @@
 /* The client object and the per-call state it owns.
  * Everything a call allocates lives in a cbf_transfer owned by the client, so a Lua
- * error raised at any point leaks nothing: the client's __gc frees it all. */
+ * error raised at any point leaks nothing: the client's __gc frees it all. Neither
+ * type shows how a transport works: the libcurl side of a transfer lives in
+ * transport_curl.c, the loop's in loop.c. */
 #ifndef CBF_CLIENT_H
 #define CBF_CLIENT_H
-
-#include <curl/curl.h>
 
 #include "buffer.h"
 #include "compat.h"
 #include "loop.h"
-#include "request_id.h"
 #include "retry.h"
+#include "transport.h"
 
 #define CBF_CLIENT_MT "cloudbase.functions.client"
 #define CBF_VERSION "0.1.0"
@@ -27,40 +27,16 @@
 struct cbf_call;
 struct cbf_share;
 
-/* What the sans-I/O core hands to a transport. */
-typedef struct {
-    char method[16];
-    cbf_buffer url;
-    cbf_buffer headers; /* "Name: value\0" entries, back to back */
-    cbf_buffer body;
-    int has_body;
-    double timeout;         /* seconds */
-    double connect_timeout; /* seconds */
-    char request_id[CBF_REQUEST_ID_MAX + 1]; /* the X-Request-Id sent; "" before build */
-} cbf_request;
-
-/* One call in flight on the libcurl transport. */
-typedef struct {
-    CURL *easy;
+/* One call's slot in the client's pool. The curl transport allocates it with its own
+ * state behind it (transport_curl.c), so the pool serves every call. */
+typedef struct cbf_transfer {
     cbf_request req;
-    /* CURLOPT_HTTPHEADER: curl_slist nodes kept in header_nodes, pointing into
-     * req.headers (no copies: each call's fresh X-Request-Id changes the headers). */
-    struct curl_slist *header_list;
-    cbf_buffer header_nodes;
-    cbf_buffer resp_headers; /* raw header lines of the final response */
-    cbf_buffer resp_body;
-    size_t max_response_size;
-    int too_large;
-    int out_of_memory; /* a callback could not store what libcurl gave it */
-    int attempts;      /* times libcurl was about to send this request (pre-request) */
-    int done;
-    CURLcode result;
-    char errbuf[CURL_ERROR_SIZE];
+    int done;     /* the transport finished the attempt: cbf_transfer_outcome tells how */
+    int attached; /* on the client's loop, not yet finished */
     int call;   /* index of the call this transfer serves (invoke_all), else 0 */
     cbf_alloc alloc; /* the client's: this struct and its buffers come from it */
     int active;   /* in use by a call (invoke, invoke_all or a started call) */
-    int attached; /* on the client's loop, not yet finished */
-    const void *owner; /* the call that claimed it (see guarded() in invoke.c), or the
+    const void *owner; /* the method call that claimed it (cbf_client_guarded), or the
                         * started call (struct cbf_call) that holds it */
     struct cbf_call *started; /* the client:start call it serves, or NULL */
     cbf_retry_state retry;    /* the call's attempts (src/retry.c) */
@@ -79,7 +55,7 @@ typedef struct {
     char *ca_file;
     char *ca_path;
     char *proxy;
-    struct curl_slist *resolve;
+    cbf_buffer resolve; /* "host:port:address\0" entries, back to back */
     double timeout;
     double connect_timeout;
     size_t max_response_size;
@@ -95,6 +71,10 @@ typedef struct {
     const void *owner; /* the innermost method call in progress, for claimed transfers */
 } cbf_client;
 
+/* functions.new (client.c): read the options, push the client. */
+int cbf_client_new(lua_State *L);
+
+/* ---- the client's lifetime (lifetime.c) ---- */
 cbf_client *cbf_client_check(lua_State *L, int idx);
 /* The client at stack index 1, or raise: closed, or busy (a nested call while a
  * multi loop runs). */
@@ -102,10 +82,27 @@ cbf_client *cbf_client_check_open(lua_State *L);
 /* Calls in progress keep the client alive through a close() made meanwhile. */
 void cbf_client_call_begin(cbf_client *c);
 void cbf_client_call_end(cbf_client *c);
+/* Run `body` as a method: a closed or busy client is refused, and whatever raises in
+ * `body`, the transfers it claimed, the call count and the busy flag are given back;
+ * then the raise goes on (raise = 1) or becomes `nil, err`. */
+int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise);
+/* Make sure the pool holds at least n transfers. 0, or -1 out of memory. */
+int cbf_client_ensure_transfers(cbf_client *c, size_t n);
+/* A transfer no call is using, made if need be (NULL out of memory). */
+cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
+/* Give t to the method running now (c->owner): its guard takes it back however it
+ * ends. */
+void cbf_client_claim(cbf_client *c, cbf_transfer *t);
+/* The call is over with t: idle again, owned by nobody. */
+void cbf_client_unclaim(cbf_transfer *t);
 /* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
 void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */
 void cbf_client_release(cbf_client *c);
-void cbf_client_open(lua_State *L); /* pushes functions.new */
+/* Add __gc, __close (close, deferred while a call runs) and __tostring to the
+ * metatable on top of the stack. */
+void cbf_client_register_meta(lua_State *L);
+/* Add close to the methods table on top of the stack. */
+void cbf_client_register(lua_State *L);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "invoke.h"
+#include "options.h"
 #include "transport_curl.h"
 
 #define POLL_MS 1000
@@ -73,7 +74,7 @@ static int run_warmups(lua_State *L, cbf_client *c, cbf_transfer **ts, size_t n,
             break;
         }
         /* HTTP/1.1 extra connections: a new one each, not the one just warmed. */
-        curl_easy_setopt(ts[i]->easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+        cbf_transfer_fresh_connect(ts[i], fresh);
         if (cbf_invoke_attach(L, c, ts[i])) {
             rc = -1;
             break;
@@ -87,24 +88,19 @@ static int run_warmups(lua_State *L, cbf_client *c, cbf_transfer **ts, size_t n,
     } while (done < started);
     c->running = 0;
     for (i = 0; i < n; i++)
-        if (fresh) curl_easy_setopt(ts[i]->easy, CURLOPT_FRESH_CONNECT, 0L);
+        if (fresh) cbf_transfer_fresh_connect(ts[i], 0);
     return rc;
 }
 
 /* How many of the finished warm-ups left a connection in the pool. */
 static size_t kept(cbf_transfer **ts, size_t n) {
     size_t i, k = 0;
-    for (i = 0; i < n; i++) k += ts[i]->result == CURLE_OK && !server_closes(&ts[i]->resp_headers);
+    for (i = 0; i < n; i++) {
+        cbf_transfer_outcome o;
+        cbf_transfer_outcome_of(ts[i], &o);
+        k += !o.error && !server_closes(o.headers);
+    }
     return k;
-}
-
-static void push_failure(lua_State *L, cbf_transfer *t) {
-    char msg[CURL_ERROR_SIZE + 64];
-    long status = 0;
-    const char *code;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    code = cbf_transfer_error(t, status, msg, sizeof msg);
-    cbf_error_push(L, code, msg, status, NULL, NULL, 0);
 }
 
 /* The first warm-up tells what the server speaks: over HTTP/2 every call multiplexes
@@ -112,25 +108,25 @@ static void push_failure(lua_State *L, cbf_transfer *t) {
  * n - 1 more are opened side by side (unless the server closed the first). The
  * transfers are claimed for the method's guard, which gives them back. */
 static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
-    long version = 0;
     size_t i, ready;
     for (i = 0; i < n; i++) {
-        ts[i] = cbf_invoke_idle_transfer(c);
+        ts[i] = cbf_client_idle_transfer(c);
         if (!ts[i]) {
             cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
             return -1;
         }
-        cbf_invoke_claim(c, ts[i]);
+        cbf_client_claim(c, ts[i]);
         if (i == 0) {
+            cbf_transfer_outcome first;
             if (run_warmups(L, c, ts, 1, 0)) return -1;
-            if (ts[0]->result != CURLE_OK) {
-                push_failure(L, ts[0]);
+            cbf_transfer_outcome_of(ts[0], &first);
+            if (first.error) {
+                cbf_error_push(L, first.error, first.message, first.status, NULL, NULL, 0);
                 return -1;
             }
-            curl_easy_getinfo(ts[0]->easy, CURLINFO_HTTP_VERSION, &version);
             /* nothing more to open where one connection does it all, or where the
              * server keeps none */
-            if (version >= CURL_HTTP_VERSION_2_0 || !kept(ts, 1)) n = 1;
+            if (first.multiplexed || !kept(ts, 1)) n = 1;
         }
     }
     ready = kept(ts, 1);
@@ -148,7 +144,7 @@ static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
 /* (client, n) under the method guard: ready, or nil, err. */
 static int connect_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
-    cbf_transfer *ts[CBF_CONNECT_MAX];
+    cbf_transfer *ts[CBF_MAX_CONNECTIONS];
     int nothing_to_open;
     cbf_getuservalue(L, 1);
     lua_getfield(L, -1, CBF_UV_TRANSPORT);
@@ -168,13 +164,15 @@ int cbf_connect_method(lua_State *L) {
     lua_Integer n = 1;
     cbf_client_check(L, 1);
     if (!lua_isnoneornil(L, 2)) {
-        if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 1 || lua_tointeger(L, 2) > CBF_CONNECT_MAX)
-            return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "connect(n): n must be an integer from 1 to 1024");
+        if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 1 || lua_tointeger(L, 2) > CBF_MAX_CONNECTIONS) {
+            lua_pushfstring(L, "connect(n): n must be an integer from 1 to %d", CBF_MAX_CONNECTIONS);
+            return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
+        }
         n = lua_tointeger(L, 2);
     }
     lua_settop(L, 1);
     lua_pushinteger(L, n);
-    return cbf_invoke_guarded(L, connect_body, 1);
+    return cbf_client_guarded(L, connect_body, 1);
 }
 
 void cbf_connect_register(lua_State *L) {

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
 
 #define FUNCTIONS_PATH "/v1/functions/"
 
@@ -17,11 +16,7 @@ void cbf_hooks_read(lua_State *L, int opts, int uv) {
     size_t i;
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
         lua_pushstring(L, names[i]);
-        lua_rawget(L, opts);
-        if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
-            lua_pushfstring(L, "%s must be a function(summary)", names[i]);
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
-        }
+        lua_rawget(L, opts); /* nil or a function: cbf_options_check saw to that */
         lua_setfield(L, uv, names[i]);
     }
 }

@@ -16,129 +16,28 @@
 #include "transport_curl.h"
 #include "transport_lua.h"
 
-#define DEFAULT_CONCURRENCY 16
-#define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
-/* Slots a method may need on top of its arguments, checked once on entry. */
-#define STACK_NEED 64
-
-/* Give a transfer to the call that `c->owner` names: the guard around that call
- * takes it back however the call ends. */
-void cbf_invoke_claim(cbf_client *c, cbf_transfer *t) {
-    t->active = 1;
-    t->owner = c->owner;
-}
-
-/* The call is over with its transfer: idle again. */
-static void unclaim(cbf_transfer *t) {
-    t->active = 0;
-    t->call = 0;
-    t->owner = NULL;
-}
-
-/* Take back every transfer `owner` claimed: detached, cleared and idle again. A
- * started call's transfer belongs to the call (owner = the call), never to a guard. */
-static void release_owned(cbf_client *c, const void *owner) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++) {
-        cbf_transfer *t = c->transfers[k];
-        if (t->owner == owner) cbf_client_detach(c, t);
-    }
-}
-
-/* Push nil, err under the error on top (so a method returns both). */
-static int nil_err(lua_State *L) { return cbf_error_fail(L, 0); }
-
-/* Every method runs `body` through here: a closed or busy client is refused before
- * anything starts, and the body runs under lua_pcall so that, whatever raises inside
- * (a memory error, a caller's metamethod), its transfers, the call count and the busy
- * flag are given back. Then the raise goes on (raise = 1: invoke, invoke_all), or
- * becomes nil, err (try_invoke, prepare, process, which never raise). */
-int cbf_invoke_guarded(lua_State *L, lua_CFunction body, int raise) {
-    cbf_client *c = cbf_client_check(L, 1);
-    int nargs = lua_gettop(L), status;
-    const void *outer = c->owner;
-    char owner; /* its address names this call's transfers */
-    const char *refused = c->closed    ? "the client is closed"
-                          : c->running ? "the client is busy: a token or codec function called it again"
-                                       : NULL;
-    if (refused || !lua_checkstack(L, STACK_NEED)) {
-        cbf_error_push(L, refused ? CBF_E_INVALID_ARGUMENT : CBF_E_OUT_OF_MEMORY,
-                       refused ? refused : "Lua stack exhausted", 0, NULL, NULL, 0);
-        return raise ? lua_error(L) : nil_err(L);
-    }
-    cbf_client_call_begin(c);
-    c->owner = &owner;
-    lua_pushcfunction(L, body);
-    lua_insert(L, 1);
-    status = lua_pcall(L, nargs, LUA_MULTRET, 0);
-    release_owned(c, &owner);
-    c->owner = outer;
-    c->running = 0; /* set only by a loop that runs no nested call */
-    cbf_client_call_end(c);
-    if (status == 0) return lua_gettop(L);
-    if (raise) return lua_error(L);
-    if (!cbf_error_is(L, -1)) {
-        /* Not one of ours: a memory error, or caller code raising on a path that has
-         * no error of its own. */
-        char msg[200];
-        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
-                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
-        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
-        lua_replace(L, -2);
-    }
-    return nil_err(L);
-}
-
-/* Make sure the pool holds at least n transfers. Returns 0, or -1 out of memory. */
-static int ensure_transfers(cbf_client *c, size_t n) {
-    cbf_transfer **grown;
-    if (c->ntransfers >= n) return 0;
-    grown = cbf_realloc(&c->alloc, c->transfers, c->transfers_cap * sizeof *grown, n * sizeof *grown);
-    if (!grown) return -1;
-    c->transfers = grown;
-    c->transfers_cap = n;
-    while (c->ntransfers < n) {
-        cbf_transfer *t = cbf_transfer_new(c);
-        if (!t) return -1;
-        c->transfers[c->ntransfers++] = t;
-    }
-    return 0;
-}
-
-cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c) {
-    size_t k;
-    for (k = 0; k < c->ntransfers; k++)
-        if (!c->transfers[k]->active) return c->transfers[k];
-    return ensure_transfers(c, c->ntransfers + 1) ? NULL : c->transfers[c->ntransfers - 1];
-}
-
-int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t) {
+int cbf_invoke_finish(lua_State *L, int uv, cbf_transfer *t) {
+    cbf_transfer_outcome o;
     cbf_response r;
-    cbf_timings tm;
     int record, rc;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    cbf_transfer_timings(t, &tm);
-    cbf_retry_note_transfer(&t->retry, t->result, t->attempts);
-    cbf_info_push_record(L, t->resp_headers.data, t->resp_headers.len, &tm);
+    cbf_transfer_outcome_of(t, &o);
+    t->retry.unsent = o.unsent;
+    cbf_info_push_record(L, o.headers->data, o.headers->len, &o.timings);
     record = lua_gettop(L);
-    if (t->result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE + 64];
-        const char *code = cbf_transfer_error(t, status, msg, sizeof msg);
+    if (o.error) {
         const char *id = cbf_info_header(L, record, "x-request-id");
-        cbf_error_push(L, code, msg, status, id ? id : t->req.request_id, NULL, 0);
+        cbf_error_push(L, o.error, o.message, o.status, id ? id : t->req.request_id, NULL, 0);
         lua_replace(L, record);
         lua_settop(L, record);
         rc = -1;
     } else {
-        r.status = status;
-        r.body = t->resp_body.data ? t->resp_body.data : "";
-        r.body_len = t->resp_body.len;
+        r.status = o.status;
+        r.body = o.body->data ? o.body->data : "";
+        r.body_len = o.body->len;
         r.headers = record;
-        r.elapsed = tm.total;
+        r.elapsed = o.timings.total;
         r.sent_id = t->req.request_id;
         rc = cbf_response_finish(L, uv, &r);
         lua_rotate(L, record, rc == 0 ? 2 : 1); /* the outcome over the record */
@@ -161,15 +60,13 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
 }
 
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
-    CURLcode setup = cbf_transfer_setup(t);
-    if (setup == CURLE_OK && cbf_loop_add(c->loop, t->easy) == CURLM_OK) {
+    const char *why = NULL, *code = cbf_transfer_start(t, c->loop, &why);
+    if (!code) {
         t->attached = 1;
         t->retry.tries++;
         return 0;
     }
-    cbf_error_push(L, setup == CURLE_OUT_OF_MEMORY || setup == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                   setup == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(setup), 0, NULL,
-                   NULL, 0);
+    cbf_error_push(L, code, why, 0, NULL, NULL, 0);
     cbf_transfer_clear(t);
     return -1;
 }
@@ -255,7 +152,7 @@ static int run_attempts(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
         c->running = 1;
         while (!t->done) cbf_loop_step(c->loop, POLL_MS);
         c->running = 0;
-        if (cbf_invoke_finish_curl(L, uv, t) == 0) return 0;
+        if (cbf_invoke_finish(L, uv, t) == 0) return 0;
         if (cbf_invoke_again(L, c, uv, t) != 1) return -1;
         c->running = 1;
         cbf_retry_wait(c->loop, t->retry.wake_ms);
@@ -276,7 +173,7 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     if (cbf_invoke_token(L, c, a->uv)) return -1;
     token = lua_gettop(L);
-    t = cbf_invoke_idle_transfer(c);
+    t = cbf_client_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a transfer", 0, NULL, NULL, 0);
         lua_replace(L, token);
@@ -284,14 +181,14 @@ static int run_one(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     }
     /* Lua code still runs below (a user codec, a hook): a nested call on this client
      * must take another transfer, not this one. */
-    cbf_invoke_claim(c, t);
+    cbf_client_claim(c, t);
     if (cbf_request_build(L, c, a, token, &t->req) || cbf_invoke_policy(L, c, a->opts, &policy)) {
         rc = -1;
     } else {
         rc = run_attempts(L, c, a->uv, t, &policy);
         cbf_hooks_response(L, a->uv, c, &t->req, -1, rc == 0, t->retry.tries, t->retry.started_ms);
     }
-    unclaim(t);
+    cbf_client_unclaim(t);
     lua_remove(L, base + 1); /* the token: the outcome moves down to base + 1 */
     return rc;
 }
@@ -314,8 +211,8 @@ static int invoke_body(lua_State *L) {
     return lua_error(L); /* the guard gives everything back, then raises it on */
 }
 
-static int client_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 1); }
-static int client_try_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke_body, 0); }
+static int client_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 1); }
+static int client_try_invoke(lua_State *L) { return cbf_client_guarded(L, invoke_body, 0); }
 
 /* ---- the sans-I/O halves, for callers that move the bytes themselves --------- */
 
@@ -324,15 +221,15 @@ static int client_try_invoke(lua_State *L) { return cbf_invoke_guarded(L, invoke
 static int prepare_args(lua_State *L, cbf_client *c, const cbf_call_args *a) {
     cbf_transfer *t;
     int token;
-    if (cbf_invoke_token(L, c, a->uv)) return nil_err(L);
+    if (cbf_invoke_token(L, c, a->uv)) return cbf_error_fail(L, 0);
     token = lua_gettop(L);
-    t = cbf_invoke_idle_transfer(c);
+    t = cbf_client_idle_transfer(c);
     if (!t) {
         cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "no memory for a request", 0, NULL, NULL, 0);
-        return nil_err(L);
+        return cbf_error_fail(L, 0);
     }
-    cbf_invoke_claim(c, t);
-    if (cbf_request_build(L, c, a, token, &t->req)) return nil_err(L);
+    cbf_client_claim(c, t);
+    if (cbf_request_build(L, c, a, token, &t->req)) return cbf_error_fail(L, 0);
     cbf_request_push(L, &t->req);
     /* so a transport can stop reading a body early (the ngx transport does) */
     lua_pushinteger(L, (lua_Integer)c->max_response_size);
@@ -349,7 +246,7 @@ static int prepare_body(lua_State *L) {
 
 /* client:prepare(name, payload, opts) -> request | nil, err. The request is the table
  * a transport gets; it carries the credential, so it is the caller's to guard. */
-static int client_prepare(lua_State *L) { return cbf_invoke_guarded(L, prepare_body, 0); }
+static int client_prepare(lua_State *L) { return cbf_client_guarded(L, prepare_body, 0); }
 
 /* client:process(response) -> result, info | nil, err, for a response table
  * { status, headers, body [, elapsed] } obtained for a prepared request. */
@@ -366,11 +263,11 @@ static int process_body(lua_State *L) {
         if (lua_type(L, -1) == LUA_TNUMBER) r.elapsed = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    if (cbf_response_finish(L, 3, &r)) return nil_err(L);
+    if (cbf_response_finish(L, 3, &r)) return cbf_error_fail(L, 0);
     return 2;
 }
 
-static int client_process(lua_State *L) { return cbf_invoke_guarded(L, process_body, 0); }
+static int client_process(lua_State *L) { return cbf_client_guarded(L, process_body, 0); }
 
 /* ---- invoke_all ------------------------------------------------------------ */
 
@@ -449,10 +346,10 @@ static int start_call(lua_State *L, cbf_client *c, lua_Integer i, cbf_transfer *
         return 0;
     }
     lua_settop(L, ALL_TOP);
-    cbf_invoke_claim(c, t);
+    cbf_client_claim(c, t);
     if (cbf_invoke_start(L, c, ALL_UV, t, &policy)) {
         cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
-        unclaim(t);
+        cbf_client_unclaim(t);
         store_outcome(L, i, 0);
         return 0;
     }
@@ -485,7 +382,7 @@ static int all_through_curl(lua_State *L) {
             if (cbf_invoke_resend(L, c, ALL_UV, t)) {
                 cbf_hooks_response(L, ALL_UV, c, &t->req, -1, 0, t->retry.tries, t->retry.started_ms);
                 store_outcome(L, t->call, 0);
-                unclaim(t);
+                cbf_client_unclaim(t);
                 inflight--;
             }
         }
@@ -505,10 +402,10 @@ static int all_through_curl(lua_State *L) {
             lua_Integer i = t->call;
             int ok;
             if (!t->active || !t->done || i == 0) continue;
-            ok = cbf_invoke_finish_curl(L, ALL_UV, t) == 0;
+            ok = cbf_invoke_finish(L, ALL_UV, t) == 0;
             if (!ok && cbf_invoke_again(L, c, ALL_UV, t) == 1) continue; /* resent above */
             cbf_hooks_response(L, ALL_UV, c, &t->req, -1, ok, t->retry.tries, t->retry.started_ms);
-            unclaim(t);
+            cbf_client_unclaim(t);
             inflight--;
             store_outcome(L, i, ok);
         }
@@ -516,24 +413,11 @@ static int all_through_curl(lua_State *L) {
     return 0;
 }
 
+/* invoke_all's own opts (ALL_OPTS): checked, then the concurrency; raises. */
 static lua_Integer concurrency_option(lua_State *L) {
-    lua_Integer conc = DEFAULT_CONCURRENCY;
-    if (lua_isnil(L, ALL_OPTS)) return conc;
-    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, ALL_OPTS) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
-        lua_pop(L, 1);
-    }
-    cbf_rawfield(L, ALL_OPTS, "concurrency");
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
-        conc = lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return conc;
+    const cbf_option *o = CBF_OPTION_CALL(concurrency);
+    cbf_options_check_or_raise(L, ALL_OPTS, cbf_call_options, CBF_CALL_COUNT, CBF_IN_BATCH, "invoke_all");
+    return cbf_option_integer(L, ALL_OPTS, o, (lua_Integer)o->dflt);
 }
 
 static int invoke_all_body(lua_State *L) {
@@ -547,7 +431,7 @@ static int invoke_all_body(lua_State *L) {
     cbf_getuservalue(L, ALL_CLIENT);
     lua_createtable(L, (int)(n < 1 << 20 ? n : 1 << 20), 0);
     if (conc > n) conc = n > 0 ? n : 1;
-    if (ensure_transfers(c, (size_t)conc + busy_transfers(c)))
+    if (cbf_client_ensure_transfers(c, (size_t)conc + busy_transfers(c)))
         return cbf_error_raise(L, CBF_E_OUT_OF_MEMORY, "no memory for the transfers");
     lua_pushlightuserdata(L, c);
     lua_pushinteger(L, conc);
@@ -566,7 +450,7 @@ static int invoke_all_body(lua_State *L) {
     return 1;
 }
 
-static int client_invoke_all(lua_State *L) { return cbf_invoke_guarded(L, invoke_all_body, 1); }
+static int client_invoke_all(lua_State *L) { return cbf_client_guarded(L, invoke_all_body, 1); }
 
 /* ---- for the Lua methods of clients with a Lua transport (lua_methods.c) ------- */
 
@@ -582,7 +466,7 @@ static int plan_all_body(lua_State *L) {
 }
 
 /* plan_all(client, calls, opts) -> #calls, concurrency; raises as invoke_all does. */
-int cbf_invoke_plan_all(lua_State *L) { return cbf_invoke_guarded(L, plan_all_body, 1); }
+int cbf_invoke_plan_all(lua_State *L) { return cbf_client_guarded(L, plan_all_body, 1); }
 
 static int prepare_call_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, ALL_CLIENT);
@@ -594,12 +478,12 @@ static int prepare_call_body(lua_State *L) {
         cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "the client is closed", 0, NULL, NULL, 0);
         return cbf_error_fail(L, 0);
     }
-    if (call_args(L, i, &a) != 0) return nil_err(L);
+    if (call_args(L, i, &a) != 0) return cbf_error_fail(L, 0);
     return prepare_args(L, c, &a);
 }
 
 /* prepare_call(client, calls, i) -> request | nil, err for calls[i] of invoke_all. */
-int cbf_invoke_prepare_call(lua_State *L) { return cbf_invoke_guarded(L, prepare_call_body, 0); }
+int cbf_invoke_prepare_call(lua_State *L) { return cbf_client_guarded(L, prepare_call_body, 0); }
 
 void cbf_invoke_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"invoke", client_invoke},

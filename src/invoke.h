@@ -20,14 +20,6 @@ void cbf_invoke_method_args(lua_State *L, cbf_call_args *a);
 /* Push the call's credential (cbf_request_token); the token function may have closed
  * the client, which fails the call. Returns 0, or -1 with an error pushed. */
 int cbf_invoke_token(lua_State *L, cbf_client *c, int uv);
-/* Run `body` as a method: a closed or busy client is refused, and whatever raises in
- * `body`, the transfers it claimed, the call count and the busy flag are given back;
- * then the raise goes on (raise = 1) or becomes `nil, err`. */
-int cbf_invoke_guarded(lua_State *L, lua_CFunction body, int raise);
-/* A transfer no call is using, made if need be (NULL out of memory); claim it for the
- * method running now, so its guard takes it back. */
-cbf_transfer *cbf_invoke_idle_transfer(cbf_client *c);
-void cbf_invoke_claim(cbf_client *c, cbf_transfer *t);
 /* Configure t for t->req and start it on the client's loop. Returns 0, or -1 with an
  * error pushed (t is then cleared). */
 int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
@@ -49,7 +41,8 @@ int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t);
  * `tbl` is the table's index) moves into it as { ok = true, result =, info = } or
  * { ok = false, error = }; the table stays on top. */
 void cbf_invoke_set_outcome(lua_State *L, int tbl, int ok);
-/* The transfer has finished: push `result, info` (0) or an error (-1); t is cleared. */
-int cbf_invoke_finish_curl(lua_State *L, int uv, cbf_transfer *t);
+/* The transfer has finished: what the curl transport received becomes `result, info`
+ * (0) or an error (-1), pushed; t is cleared. */
+int cbf_invoke_finish(lua_State *L, int uv, cbf_transfer *t);
 
 #endif

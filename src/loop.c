@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "transport_curl.h"
 
 /* A socket libcurl asked to watch. `gen` tells a socket from an earlier one that had
@@ -125,13 +127,11 @@ void cbf_loop_free(cbf_loop *l) {
     cbf_realloc(&l->alloc, l, sizeof *l, 0);
 }
 
-CURLMcode cbf_loop_add(cbf_loop *l, CURL *easy) {
-    CURLMcode rc;
+int cbf_loop_add(cbf_loop *l, void *easy) {
     /* Room for a socket per transfer up front, so the socket callback rarely allocates. */
-    if (grow_sockets(l, l->running + 2)) return CURLM_OUT_OF_MEMORY;
-    rc = curl_multi_add_handle(l->multi, easy);
-    if (rc == CURLM_OK) l->running++;
-    return rc;
+    if (grow_sockets(l, l->running + 2) || curl_multi_add_handle(l->multi, easy) != CURLM_OK) return -1;
+    l->running++;
+    return 0;
 }
 
 void cbf_loop_keep_connections(cbf_loop *l, long n) {
@@ -140,7 +140,7 @@ void cbf_loop_keep_connections(cbf_loop *l, long n) {
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
 }
 
-void cbf_loop_remove(cbf_loop *l, CURL *easy) {
+void cbf_loop_remove(cbf_loop *l, void *easy) {
     if (curl_multi_remove_handle(l->multi, easy) == CURLM_OK && l->running > 0) l->running--;
 }
 

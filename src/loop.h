@@ -8,8 +8,6 @@
 
 #include <stddef.h>
 
-#include <curl/curl.h>
-
 #include "buffer.h"
 
 typedef struct cbf_loop cbf_loop;
@@ -27,13 +25,14 @@ long long cbf_loop_clock_ms(void);
 cbf_loop *cbf_loop_new(cbf_alloc alloc);
 /* Free the loop and its multi handle; its transfers must have been removed. */
 void cbf_loop_free(cbf_loop *l);
-/* Start a configured easy handle on the loop. CURLM_OK, or why not. */
-CURLMcode cbf_loop_add(cbf_loop *l, CURL *easy);
+/* Start a configured easy handle (a CURL *: libcurl declares it void) on the loop.
+ * 0, or -1 when libcurl refuses it. */
+int cbf_loop_add(cbf_loop *l, void *easy);
 /* Keep up to n idle connections (libcurl's default: 4 per running transfer); a
  * smaller n than an earlier one changes nothing. */
 void cbf_loop_keep_connections(cbf_loop *l, long n);
 /* Take an unfinished transfer off the loop (cancel). */
-void cbf_loop_remove(cbf_loop *l, CURL *easy);
+void cbf_loop_remove(cbf_loop *l, void *easy);
 /* Transfers on the loop that have not finished. */
 size_t cbf_loop_running(const cbf_loop *l);
 /* Wait at most wait_ms for socket activity or libcurl's timer, and act on it.

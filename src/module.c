@@ -1,19 +1,30 @@
 /* luaopen_cloudbase_functions: the module table. */
-#include <pthread.h>
-
-#include <curl/curl.h>
-
+#include "call.h"
 #include "client.h"
+#include "connect.h"
 #include "error.h"
+#include "invoke.h"
 #include "json.h"
+#include "lua_methods.h"
 #include "pool.h"
+#include "transport_curl.h"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_OK;
-
-/* libcurl's global state is process-wide: initialise it once, whatever number of Lua
- * states load the module, and never clean it up under another state's feet. */
-static void init_curl(void) { curl_init_result = curl_global_init(CURL_GLOBAL_ALL); }
+/* The client's metatable, its methods gathered from the files that implement them;
+ * then push functions.new. */
+static void open_client(lua_State *L) {
+    if (luaL_newmetatable(L, CBF_CLIENT_MT)) {
+        cbf_client_register_meta(L);
+        lua_newtable(L);
+        cbf_client_register(L);
+        cbf_invoke_register(L);
+        cbf_call_register(L);
+        cbf_connect_register(L);
+        cbf_lua_methods_install(L); /* last: it wraps methods registered above */
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, cbf_client_new);
+}
 
 static int is_error(lua_State *L) {
     lua_pushboolean(L, cbf_error_is(L, 1));
@@ -30,10 +41,9 @@ static int is_error(lua_State *L) {
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L);
 
 CBF_EXPORT int luaopen_cloudbase_functions(lua_State *L) {
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+    if (cbf_transport_curl_init()) return luaL_error(L, "curl_global_init failed");
     lua_newtable(L);
-    cbf_client_open(L);
+    open_client(L);
     lua_setfield(L, -2, "new");
     cbf_pool_open(L);
     lua_setfield(L, -2, "pool");

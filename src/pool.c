@@ -3,8 +3,11 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "buffer.h"
 #include "error.h"
+#include "options.h"
 
 /* libcurl takes one lock per kind of shared data (CURL_LOCK_DATA_*). A Lua state is
  * single-threaded, but the module may be loaded by several states on several threads
@@ -75,7 +78,7 @@ static cbf_share *share_new(cbf_alloc alloc) {
     return s;
 }
 
-CURLSH *cbf_share_handle(const cbf_share *s) { return s->sh; }
+void *cbf_share_handle(const cbf_share *s) { return s->sh; }
 
 static void share_retain(cbf_share *s) {
     pthread_mutex_lock(&s->refs_lock);
@@ -95,7 +98,7 @@ void cbf_share_release(cbf_share *s) {
 cbf_share *cbf_pool_acquire(lua_State *L, int idx) {
     pool_box *b = (pool_box *)luaL_testudata(L, idx, CBF_POOL_MT);
     if (!b || !b->share) {
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "pool must be a functions.pool()");
+        cbf_option_raise(L, CBF_OPTION_NEW(pool));
         return NULL;
     }
     share_retain(b->share);

@@ -3,8 +3,6 @@
 #ifndef CBF_POOL_H
 #define CBF_POOL_H
 
-#include <curl/curl.h>
-
 #include "compat.h"
 
 #define CBF_POOL_MT "cloudbase.functions.pool"
@@ -13,8 +11,8 @@
  * using it another, so it outlives whichever of them Lua collects first. */
 typedef struct cbf_share cbf_share;
 
-/* The share handle to give CURLOPT_SHARE. */
-CURLSH *cbf_share_handle(const cbf_share *s);
+/* The share handle to give CURLOPT_SHARE (a CURLSH *, which libcurl declares void). */
+void *cbf_share_handle(const cbf_share *s);
 /* The pool userdata at idx: take a reference for a client (raises if idx is not a pool). */
 cbf_share *cbf_pool_acquire(lua_State *L, int idx);
 /* Drop a client's reference; the share is freed with the last one. The caller must

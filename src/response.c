@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "error.h"
 #include "info.h"
 #include "json.h"

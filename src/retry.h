@@ -5,8 +5,6 @@
 #ifndef CBF_RETRY_H
 #define CBF_RETRY_H
 
-#include <curl/curl.h>
-
 #include "compat.h"
 #include "loop.h"
 
@@ -20,7 +18,8 @@ typedef struct {
 typedef struct {
     cbf_retry_policy policy;
     int tries;             /* attempts started */
-    int unsent;            /* the last attempt failed before any request byte was sent */
+    int unsent;            /* the last attempt failed before any request byte was sent
+                            * (the transport says: cbf_transfer_outcome.unsent) */
     int replayed;          /* sent again after ACCESS_TOKEN_EXPIRED (once per call) */
     long long started_ms;  /* cbf_loop_clock_ms() when the call began */
     long long deadline_ms; /* started_ms + the call's timeout */
@@ -34,9 +33,6 @@ int cbf_retry_policy_read(lua_State *L, int idx, const char *what, const cbf_ret
                           cbf_retry_policy *out);
 /* A call begins: no attempt made yet, `timeout` seconds in all. A NULL policy: none. */
 void cbf_retry_begin(cbf_retry_state *s, const cbf_retry_policy *policy, double timeout);
-/* A transfer ended with `result` before (attempts == 0) or after the pre-request
- * callback: remember whether the request provably never left. */
-void cbf_retry_note_transfer(cbf_retry_state *s, CURLcode result, int prerequests);
 /* The failed attempt's error is on top. Returns 1 and sets s->wake_ms when the call is
  * to be sent again: the failure provably did not run, attempts remain, and the wait
  * plus a little time for the attempt fits before the deadline. */

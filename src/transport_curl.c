@@ -1,56 +1,93 @@
 #include "transport_curl.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
 
 #include "error_codes.h"
 #include "pool.h"
 #include "request.h"
 
-static CURLcode configure(const cbf_client *c, cbf_transfer *t);
+/* A transfer as this transport keeps it: the call's slot, then libcurl's state. */
+typedef struct {
+    cbf_transfer base; /* first: a cbf_transfer * is a curl_transfer * */
+    CURL *easy;
+    /* CURLOPT_HTTPHEADER: curl_slist nodes kept in header_nodes, pointing into
+     * req.headers (no copies: each call's fresh X-Request-Id changes the headers). */
+    struct curl_slist *header_list;
+    cbf_buffer header_nodes;
+    struct curl_slist *resolve; /* the client's resolve entries, for CURLOPT_RESOLVE */
+    cbf_buffer resp_headers; /* raw header lines of the final response */
+    cbf_buffer resp_body;
+    size_t max_response_size;
+    int too_large;
+    int out_of_memory; /* a callback could not store what libcurl gave it */
+    int attempts;      /* times libcurl was about to send this request (pre-request) */
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+} curl_transfer;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_OK;
+
+/* libcurl's global state is process-wide: initialise it once, whatever number of Lua
+ * states load the module, and never clean it up under another state's feet. */
+static void init_curl(void) { curl_init_result = curl_global_init(CURL_GLOBAL_ALL); }
+
+int cbf_transport_curl_init(void) {
+    pthread_once(&curl_once, init_curl);
+    return curl_init_result == CURLE_OK ? 0 : -1;
+}
+
+static CURLcode configure(const cbf_client *c, curl_transfer *t);
 
 cbf_transfer *cbf_transfer_new(const cbf_client *c) {
-    cbf_transfer *t = cbf_realloc(&c->alloc, NULL, 0, sizeof *t);
+    curl_transfer *t = cbf_realloc(&c->alloc, NULL, 0, sizeof *t);
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
-    t->alloc = c->alloc;
+    t->base.alloc = c->alloc;
     t->easy = curl_easy_init();
-    cbf_request_init(&t->req, c->alloc);
+    cbf_request_init(&t->base.req, c->alloc);
     cbf_buffer_init(&t->header_nodes, c->alloc);
     cbf_buffer_init(&t->resp_headers, c->alloc);
     cbf_buffer_init(&t->resp_body, c->alloc);
     if (!t->easy || configure(c, t) != CURLE_OK) {
-        cbf_transfer_free(t);
+        cbf_transfer_free(&t->base);
         return NULL;
     }
-    return t;
+    return &t->base;
 }
 
-void cbf_transfer_free(cbf_transfer *t) {
+void cbf_transfer_free(cbf_transfer *base) {
+    curl_transfer *t = (curl_transfer *)base;
     if (!t) return;
     curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->resolve);
     cbf_buffer_free(&t->header_nodes);
-    cbf_request_free(&t->req);
+    cbf_request_free(&t->base.req);
     cbf_buffer_free(&t->resp_headers);
     cbf_buffer_free(&t->resp_body);
-    cbf_realloc(&t->alloc, t, sizeof *t, 0);
+    cbf_realloc(&t->base.alloc, t, sizeof *t, 0);
 }
 
-void cbf_transfer_clear(cbf_transfer *t) {
+void cbf_transfer_clear(cbf_transfer *base) {
+    curl_transfer *t = (curl_transfer *)base;
     cbf_buffer_reset(&t->resp_headers, CBF_BUFFER_KEEP);
     cbf_buffer_reset(&t->resp_body, CBF_BUFFER_KEEP);
     t->too_large = 0;
     t->out_of_memory = 0;
     t->attempts = 0;
-    t->attached = 0;
-    t->done = 0;
+    t->base.attached = 0;
+    t->base.done = 0;
     t->result = CURLE_OK;
     t->errbuf[0] = '\0';
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-    cbf_transfer *t = ud;
+    curl_transfer *t = ud;
     size_t len = size * n;
     if (t->resp_body.len + len > t->max_response_size) {
         t->too_large = 1;
@@ -62,7 +99,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-    cbf_transfer *t = ud;
+    curl_transfer *t = ud;
     size_t len = size * n;
     /* A new status line starts a new response (after 100 Continue, say): keep only
      * the headers of the last one. */
@@ -78,7 +115,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
  * attempt passes through this pre-request callback: the second one is refused, so the
  * call fails (CURLE_ABORTED_BY_CALLBACK) and nothing is sent twice. */
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
-    cbf_transfer *t = ud;
+    curl_transfer *t = ud;
     (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
     return ++t->attempts == 1 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
@@ -118,12 +155,29 @@ static long millis(double seconds) {
     return ms < 1 ? 1 : (long)ms;
 }
 
+/* *list (freed first) becomes the NUL-separated entries of `entries`, then `last`
+ * unless NULL. */
+static CURLcode slist_of(struct curl_slist **list, const cbf_buffer *entries, const char *last) {
+    size_t pos = 0;
+    curl_slist_free_all(*list);
+    *list = NULL;
+    while (pos < entries->len || last) {
+        const char *entry = pos < entries->len ? entries->data + pos : last;
+        struct curl_slist *next = curl_slist_append(*list, entry);
+        if (!next) return CURLE_OUT_OF_MEMORY;
+        *list = next;
+        if (pos < entries->len) pos += strlen(entry) + 1;
+        else last = NULL;
+    }
+    return CURLE_OK;
+}
+
 #define SET(opt, val) \
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
 
 /* What stays the same for every call of a client: set once per easy handle, so a call
  * only touches what changes (the client's settings cannot change after new). */
-static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
+static CURLcode configure(const cbf_client *c, curl_transfer *t) {
     CURL *e = t->easy;
     CURLcode rc = CURLE_OK;
     long version = c->http_mode == CBF_HTTP_1_1                 ? CURL_HTTP_VERSION_1_1
@@ -157,23 +211,30 @@ static CURLcode configure(const cbf_client *c, cbf_transfer *t) {
     if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
     if (c->ca_path) SET(CURLOPT_CAPATH, c->ca_path);
     if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
-    if (c->resolve) SET(CURLOPT_RESOLVE, c->resolve);
+    if (c->resolve.len) {
+        if (rc == CURLE_OK) rc = slist_of(&t->resolve, &c->resolve, NULL);
+        SET(CURLOPT_RESOLVE, t->resolve);
+    }
     SET(CURLOPT_MAXAGE_CONN, maxage_conn(c->max_idle));
     if (c->share) SET(CURLOPT_SHARE, cbf_share_handle(c->share));
     return rc;
 }
 
-/* The header list for libcurl, linked over the NUL-separated entries of req.headers.
- * libcurl only reads the list, while it builds the request; req.headers stays as it is
- * until the transfer is set up again. Allocating a list (curl_slist_append copies each
- * entry) cost a tenth of the module's own work per call. */
-static CURLcode header_list(cbf_transfer *t) {
-    const cbf_buffer *h = &t->req.headers;
+/* An empty "Expect:" keeps libcurl from sending "Expect: 100-continue" and waiting for
+ * the answer before a large body: the request goes out as the core built it. */
+static char no_expect[] = "Expect:";
+
+/* The header list for libcurl, linked over the NUL-separated entries of req.headers,
+ * then no_expect. libcurl only reads the list, while it builds the request; req.headers
+ * stays as it is until the transfer is set up again. Copying the entries with
+ * curl_slist_append every call (the fresh X-Request-Id makes every call's headers
+ * differ) cost a tenth of the module's own work per call. */
+static CURLcode header_list(curl_transfer *t) {
+    const cbf_buffer *h = &t->base.req.headers;
     struct curl_slist *nodes;
-    size_t pos, n = 0;
+    size_t pos, n = 1; /* no_expect */
     for (pos = 0; pos < h->len; pos += strlen(h->data + pos) + 1) n++;
     t->header_list = NULL;
-    if (n == 0) return CURLE_OK;
     cbf_buffer_reset(&t->header_nodes, CBF_BUFFER_KEEP);
     if (cbf_buffer_reserve(&t->header_nodes, n * sizeof *nodes)) return CURLE_OUT_OF_MEMORY;
     nodes = (struct curl_slist *)(void *)t->header_nodes.data; /* malloc-aligned */
@@ -181,18 +242,20 @@ static CURLcode header_list(cbf_transfer *t) {
         nodes[n].data = h->data + pos;
         nodes[n].next = &nodes[n + 1];
     }
-    nodes[n - 1].next = NULL;
+    nodes[n].data = no_expect;
+    nodes[n].next = NULL;
     t->header_list = nodes;
     return CURLE_OK;
 }
 
-CURLcode cbf_transfer_setup(cbf_transfer *t) {
+/* Set the per-call options for t's request on its easy handle. CURLE_OK, or why not. */
+static CURLcode setup(curl_transfer *t) {
     CURL *e = t->easy;
-    const cbf_request *req = &t->req;
+    const cbf_request *req = &t->base.req;
     int get = strcmp(req->method, "GET") == 0, head = strcmp(req->method, "HEAD") == 0;
     const char *custom = req->method; /* what the options below do not say by themselves */
     CURLcode rc;
-    cbf_transfer_clear(t);
+    cbf_transfer_clear(&t->base);
     rc = header_list(t);
     SET(CURLOPT_HTTPHEADER, t->header_list);
     SET(CURLOPT_URL, req->url.data);
@@ -221,12 +284,12 @@ static double seconds(CURL *e, CURLINFO what) {
     return (double)us / 1e6;
 }
 
-void cbf_transfer_timings(cbf_transfer *t, cbf_timings *tm) {
-    tm->dns = seconds(t->easy, CURLINFO_NAMELOOKUP_TIME_T);
-    tm->connect = seconds(t->easy, CURLINFO_CONNECT_TIME_T);
-    tm->tls = seconds(t->easy, CURLINFO_APPCONNECT_TIME_T);
-    tm->first_byte = seconds(t->easy, CURLINFO_STARTTRANSFER_TIME_T);
-    tm->total = seconds(t->easy, CURLINFO_TOTAL_TIME_T);
+static void timings(CURL *e, cbf_timings *tm) {
+    tm->dns = seconds(e, CURLINFO_NAMELOOKUP_TIME_T);
+    tm->connect = seconds(e, CURLINFO_CONNECT_TIME_T);
+    tm->tls = seconds(e, CURLINFO_APPCONNECT_TIME_T);
+    tm->first_byte = seconds(e, CURLINFO_STARTTRANSFER_TIME_T);
+    tm->total = seconds(e, CURLINFO_TOTAL_TIME_T);
 }
 
 /* libcurl results and the module's codes; anything else is a NETWORK_ERROR. */
@@ -261,7 +324,9 @@ static const struct {
  * CURLE_OUT_OF_MEMORY once the status line was read. */
 #define HEADERS_TOO_LARGE "Too large response headers"
 
-const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, size_t size) {
+/* The module's error code and a message for a failed transfer; `status` is the HTTP
+ * status received (0 for none). */
+static const char *failure(const curl_transfer *t, long status, char *msg, size_t size) {
     const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
     size_t i;
     if (t->result == CURLE_ABORTED_BY_CALLBACK && t->attempts > 1) {
@@ -290,10 +355,50 @@ const char *cbf_transfer_error(const cbf_transfer *t, long status, char *msg, si
     return CBF_E_NETWORK_ERROR;
 }
 
-void cbf_transfer_finished(CURL *easy, CURLcode result) {
-    cbf_transfer *t = NULL;
+/* libcurl calls the pre-request callback after the connection (TLS included) is up
+ * and before the first byte of the request: not called means not sent. Only failures
+ * of reaching the server qualify; a certificate refusal would fail again. */
+static int unsent(const curl_transfer *t) {
+    return t->attempts == 0 &&
+           (t->result == CURLE_COULDNT_CONNECT || t->result == CURLE_COULDNT_RESOLVE_HOST ||
+            t->result == CURLE_COULDNT_RESOLVE_PROXY || t->result == CURLE_SSL_CONNECT_ERROR ||
+            t->result == CURLE_OPERATION_TIMEDOUT);
+}
+
+void cbf_transfer_outcome_of(const cbf_transfer *base, cbf_transfer_outcome *out) {
+    const curl_transfer *t = (const curl_transfer *)base;
+    long version = 0;
+    out->status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+    out->multiplexed = version >= CURL_HTTP_VERSION_2_0;
+    out->headers = &t->resp_headers;
+    out->body = &t->resp_body;
+    out->unsent = unsent(t);
+    out->error = t->result == CURLE_OK ? NULL : failure(t, out->status, out->message, sizeof out->message);
+    timings(t->easy, &out->timings);
+}
+
+const char *cbf_transfer_start(cbf_transfer *base, cbf_loop *loop, const char **why) {
+    curl_transfer *t = (curl_transfer *)base;
+    CURLcode rc = setup(t);
+    if (rc == CURLE_OK && cbf_loop_add(loop, t->easy) == 0) return NULL;
+    *why = rc == CURLE_OK ? "cannot start the transfer" : curl_easy_strerror(rc);
+    return rc == CURLE_OUT_OF_MEMORY || rc == CURLE_OK ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT;
+}
+
+void cbf_transfer_stop(cbf_transfer *base, cbf_loop *loop) {
+    if (base->attached && loop) cbf_loop_remove(loop, ((curl_transfer *)base)->easy);
+}
+
+void cbf_transfer_fresh_connect(cbf_transfer *base, int fresh) {
+    curl_easy_setopt(((curl_transfer *)base)->easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+}
+
+void cbf_transfer_finished(void *easy, int result) {
+    curl_transfer *t = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-    t->result = result;
-    t->done = 1;
-    t->attached = 0;
+    t->result = (CURLcode)result;
+    t->base.done = 1;
+    t->base.attached = 0;
 }

@@ -19,7 +19,7 @@ void cbf_request_push(lua_State *L, const cbf_request *req) {
     while (pos < req->headers.len) {
         const char *entry = req->headers.data + pos, *colon = strchr(entry, ':');
         size_t len = strlen(entry);
-        if (colon && colon[1] != '\0') { /* "Name:" alone only tells curl to drop a header */
+        if (colon) { /* always: the core builds every entry as "Name: value" */
             const char *v = colon + 1;
             while (*v == ' ') v++;
             lua_pushlstring(L, entry, (size_t)(colon - entry));
