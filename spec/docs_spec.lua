@@ -1,9 +1,9 @@
 -- The README against the code: every option (of functions.new, of a call, of
 -- invoke_all), client method, functions.* field and local error code that the C sources
 -- define must have its README row or heading, and the other way round. Options and error
--- codes are read from their tables in the source (client.c's known_options, request.c's
--- known call keys, invoke_all's concurrency check, src/error_codes.h), so nothing private
--- is exported for this; methods and functions.* fields from the loaded module itself.
+-- codes are read from their tables in the source (src/options.h, src/error_codes.h), so
+-- nothing private is exported for this; methods and functions.* fields from the loaded
+-- module itself.
 local functions = require "cloudbase.functions"
 local source = require "spec.support.source"
 local read = source.read
@@ -38,7 +38,7 @@ end
 
 local README = read("README.md")
 local SRC = {}
-for _, name in ipairs({ "client.c", "request.c", "invoke.c", "error_codes.h" }) do
+for _, name in ipairs({ "options.h", "error_codes.h" }) do
   SRC[name] = read("src/" .. name)
 end
 
@@ -71,46 +71,71 @@ end
 
 describe("the README against the code", function()
   describe("options", function()
-    -- The strings of the `static const char *const NAME[] = {...}` list in `text`.
-    local function list(text, name)
-      local body = text:match(name .. "%[%] = (%b{})")
-      assert.is_string(body, name .. " not found")
+    -- The entries X(name, ...) of the table macro NAME in src/options.h: name, and the
+    -- entry's text (its other columns).
+    local function entries(name)
+      local body = macro(SRC["options.h"], name)
+      local starts, list = {}, {}
+      for pos in body:gmatch("()%f[%w]X%(") do
+        starts[#starts + 1] = pos
+      end
+      for i, pos in ipairs(starts) do
+        local text = body:sub(pos, (starts[i + 1] or #body + 1) - 1)
+        list[#list + 1] = { name = text:match("^X%(([%w_]+),"), text = text }
+      end
+      return list
+    end
+
+    -- The names of the call options taken where `scope` says (CBF_IN_<scope>).
+    local function call_options(scope)
       local names = {}
-      for option in body:gmatch('"([%w_]+)"') do
-        names[option] = true
+      for _, entry in ipairs(entries("CBF_CALL_OPTIONS")) do
+        if entry.text:match("CBF_IN_([%u_]+)") == scope then
+          names[entry.name] = true
+        end
       end
       return names
     end
 
     it("of functions.new are the README's table, with their environment variables", function()
-      local code = list(SRC["client.c"], "known_options")
+      local code, code_envs = {}, {}
+      for _, entry in ipairs(entries("CBF_CLIENT_OPTIONS")) do
+        code[entry.name] = true
+        local env = entry.text:match('"(CLOUDBASE_[%u_]+)"')
+        if env then
+          code_envs[env] = true
+        end
+      end
       local docs = section("### `functions.new(")
       same_names(code, table_names(docs), "functions.new options")
-      -- Every environment variable the table names is one the client reads, and the other
-      -- way round.
-      local read_envs, doc_envs = {}, {}
-      for name in SRC["client.c"]:gmatch('"(CLOUDBASE_[A-Z_]+)"') do
-        read_envs[name] = true
-      end
+      -- The environment variables in the table's env column are the README's.
+      local doc_envs = {}
       for name in docs:gmatch("%$(CLOUDBASE_[A-Z_]+)") do
         doc_envs[name] = true
       end
-      same_names(read_envs, doc_envs, "environment variables of functions.new")
+      same_names(code_envs, doc_envs, "environment variables of functions.new")
     end)
 
     it("of a call are the table under client:invoke", function()
-      local code = list(SRC["request.c"]:match("static int check_opts_keys(.-)\n}"), "known")
-      same_names(code, table_names(section("### `client:invoke(")), "call options")
+      same_names(call_options("CALL"), table_names(section("### `client:invoke(")), "call options")
     end)
 
     it("of invoke_all are the table under client:invoke_all", function()
-      local code = {}
-      local body = SRC["invoke.c"]:match("static lua_Integer concurrency_option(.-)\n}")
-      assert.is_string(body, "concurrency_option not found")
-      for name in body:gmatch('strcmp%(lua_tostring%(L, %-2%), "([%w_]+)"%)') do
-        code[name] = true
+      same_names(call_options("BATCH"), table_names(section("### `client:invoke_all(")), "invoke_all options")
+    end)
+
+    it("of an invoke_all call and of start are named in their sections", function()
+      local function named(scope, heading)
+        local text = section(heading)
+        local names = call_options(scope)
+        assert.is_true(next(names) ~= nil, "no " .. scope .. " options found in the code")
+        for name in pairs(names) do
+          assert.is_truthy(text:find("`" .. name .. "`", 1, true) or text:find(name .. " =", 1, true),
+                           name .. " is not in the README under " .. heading)
+        end
       end
-      same_names(code, table_names(section("### `client:invoke_all(")), "invoke_all options")
+      named("CALL_TABLE", "### `client:invoke_all(")
+      named("START", "### `client:start(")
     end)
   end)
 

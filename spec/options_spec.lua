@@ -71,4 +71,62 @@ describe("options", function()
       end)
     end
   end)
+
+  -- One checker for every options table, one message style: "NAME must be WHAT" with the
+  -- limit printed from its constant, and unknown keys named in full with what the table takes.
+  describe("messages", function()
+    local function message(f, ...)
+      local ok, err = pcall(f, ...)
+      assert.is_false(ok)
+      assert_error(err, "INVALID_ARGUMENT")
+      return err.message
+    end
+
+    it("print the limits", function()
+      local c = offline()
+      assert.equals("timeout must be a positive number of seconds below 1000000000",
+                    message(functions.new, { base_url = "http://h", timeout = 1e9 }))
+      assert.equals("timeout must be a positive number of seconds below 1000000000",
+                    message(c.invoke, c, "echo", {}, { timeout = 1e9 }))
+      assert.equals("max_idle must be an integer from 1 to 86400 (seconds)",
+                    message(functions.new, { base_url = "http://h", max_idle = 86401 }))
+      assert.equals("concurrency must be an integer from 1 to 1024 (calls in flight at once)",
+                    message(c.invoke_all, c, { { "echo" } }, { concurrency = 1025 }))
+      assert.equals("connect(n): n must be an integer from 1 to 1024", message(c.connect, c, 1025))
+      c:close()
+    end)
+
+    it("name an unknown option in full and what the table takes", function()
+      local c = offline()
+      local long = string.rep("k", 100)
+      local m = message(functions.new, { base_url = "http://h", [long] = 1 })
+      assert.truthy(m:find("unknown option '" .. long .. "' for functions.new (known: env, ", 1, true))
+      assert.truthy(m:find(", big_integers)", 1, true))
+      assert.equals("unknown option 'concurency' for invoke_all (known: concurrency)",
+                    message(c.invoke_all, c, { { "echo" } }, { concurency = 4 }))
+      assert.equals("unknown option [3] for functions.new (known: env, intl, base_url, token, qualifier, "
+                    .. "timeout, connect_timeout, headers, max_response_size, max_request_size, ca_file, "
+                    .. "ca_path, proxy, resolve, http2, transport, json, auth, retry, on_request, "
+                    .. "on_response, pool, preconnect, max_idle, big_integers)",
+                    message(functions.new, { base_url = "http://h", [3] = true }))
+      -- on_done belongs to start only; name and payload to an invoke_all call only.
+      local plain = message(c.invoke, c, "echo", {}, { on_done = print })
+      assert.truthy(plain:find("unknown option 'on_done' for a call (known: qualifier, ", 1, true))
+      assert.is_nil(plain:find("name", 1, true))
+      local _, err = c:try_invoke("echo", {}, { name = "x" })
+      assert_error(err, "INVALID_ARGUMENT", "unknown option 'name'")
+      local list = c:invoke_all({ { "echo", on_done = print } })
+      assert_error(list[1].error, "INVALID_ARGUMENT", "for an invoke_all call (known: ")
+      assert.truthy(list[1].error.message:find(", name, payload)", 1, true))
+      c:close()
+    end)
+
+    it("say what a value must be, whatever its parser", function()
+      for option, value in pairs({ transport = 1, on_request = "f", json = {}, pool = {}, auth = "t",
+                                   http2 = "h3", token = 42, resolve = { 1 } }) do
+        local m = message(functions.new, { base_url = "http://h", [option] = value })
+        assert.equals(option .. " must be ", m:sub(1, #option + 9))
+      end
+    end)
+  end)
 end)

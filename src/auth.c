@@ -1,6 +1,5 @@
 #include "auth.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -8,6 +7,7 @@
 #include "hooks.h"
 #include "invoke.h"
 #include "json.h"
+#include "options.h"
 #include "request.h"
 #include "transport_curl.h"
 #include "wire.h"
@@ -28,10 +28,10 @@ static void raw_get(lua_State *L, int given, const char *key) {
     lua_rawget(L, given);
 }
 
+/* "auth" and why, raised. */
 static void bad(lua_State *L, const char *why) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "auth%s", why);
-    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, msg);
+    lua_pushfstring(L, "%s%s", CBF_OPTION_NEW(auth)->name, why);
+    cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
 }
 
 /* A token string at the top, or nil; refuses what cannot go in a header. */
@@ -55,7 +55,7 @@ void cbf_auth_read(lua_State *L, int opts, int uv) {
         lua_pop(L, 1);
         return;
     }
-    if (!lua_istable(L, given)) bad(L, " must be a table { access_token =, refresh_token =, expires_in =, ... }");
+    if (!lua_istable(L, given)) cbf_option_raise(L, CBF_OPTION_NEW(auth));
     lua_pushliteral(L, "token");
     lua_rawget(L, opts);
     if (!lua_isnil(L, -1)) bad(L, " and token are exclusive: auth manages the token");
@@ -262,16 +262,16 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
  * request_id (NULL: the refresh request's). */
 static void push_failure(lua_State *L, int cause, const char *request_id) {
     int endpoint = lua_gettop(L);
-    char msg[300];
     lua_getfield(L, endpoint, "code");
     lua_getfield(L, endpoint, "message");
     lua_getfield(L, endpoint, "status");
     lua_getfield(L, endpoint, "request_id");
-    snprintf(msg, sizeof msg, "the access token could not be refreshed: %.60s: %.200s",
-             lua_tostring(L, endpoint + 1) ? lua_tostring(L, endpoint + 1) : "?",
-             lua_tostring(L, endpoint + 2) ? lua_tostring(L, endpoint + 2) : "");
-    cbf_error_push(L, CBF_E_AUTH_REFRESH_FAILED, msg, (long)lua_tointeger(L, endpoint + 3),
+    lua_pushfstring(L, "the access token could not be refreshed: %s: %s",
+                    lua_tostring(L, endpoint + 1) ? lua_tostring(L, endpoint + 1) : "?",
+                    lua_tostring(L, endpoint + 2) ? lua_tostring(L, endpoint + 2) : "");
+    cbf_error_push(L, CBF_E_AUTH_REFRESH_FAILED, lua_tostring(L, -1), (long)lua_tointeger(L, endpoint + 3),
                    request_id ? request_id : lua_tostring(L, endpoint + 4), NULL, 0);
+    lua_remove(L, -2);
     lua_pushvalue(L, cause ? cause : endpoint);
     lua_setfield(L, -2, "cause");
     lua_pushvalue(L, endpoint);

@@ -11,7 +11,6 @@
 #include "transport_lua.h"
 
 #define WAIT_SLICE_MS 1000
-#define MAX_WAIT 1e9 /* seconds: the same bound as every timeout option */
 
 /* The call's uservalue table holds: client (the client userdata, so the client lives as
  * long as a call does), on_done, and once settled ok with result and info, or error.
@@ -240,8 +239,12 @@ static int drive(lua_State *L, int client, int wait_ms) {
 static int wait_ms_arg(lua_State *L, int idx) {
     double wait = 0;
     if (!lua_isnoneornil(L, idx)) {
-        if (lua_type(L, idx) != LUA_TNUMBER || !(lua_tonumber(L, idx) >= 0) || lua_tonumber(L, idx) >= MAX_WAIT)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "poll's wait must be a number of seconds, 0 or more");
+        if (lua_type(L, idx) != LUA_TNUMBER || !(lua_tonumber(L, idx) >= 0) ||
+            lua_tonumber(L, idx) >= CBF_MAX_SECONDS) {
+            lua_pushfstring(L, "poll's wait must be a number of seconds, 0 or more and below %d",
+                            (int)CBF_MAX_SECONDS);
+            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
+        }
         wait = lua_tonumber(L, idx);
     }
     return wait * 1000 > 2147483647.0 ? 2147483647 : (int)(wait * 1000);
@@ -262,10 +265,8 @@ static int start_body(lua_State *L) {
     a.opts_is_call = CBF_OPTS_START;
     if (lua_istable(L, a.opts)) cbf_rawfield(L, a.opts, "on_done");
     else lua_pushnil(L);
-    if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) {
-        cbf_error_push(L, CBF_E_INVALID_ARGUMENT, "on_done must be a function(call)", 0, NULL, NULL, 0);
-        return lua_error(L);
-    }
+    /* Checked before the token function runs (cbf_request_build checks it again). */
+    if (!lua_isnil(L, ON_DONE) && !lua_isfunction(L, ON_DONE)) return cbf_option_raise(L, CBF_OPTION_CALL(on_done));
     k = (cbf_call *)cbf_newuserdata(L, sizeof *k);
     memset(k, 0, sizeof *k);
     k->client = c;

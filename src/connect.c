@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "invoke.h"
+#include "options.h"
 #include "transport_curl.h"
 
 #define POLL_MS 1000
@@ -143,7 +144,7 @@ static int warm(lua_State *L, cbf_client *c, size_t n, cbf_transfer **ts) {
 /* (client, n) under the method guard: ready, or nil, err. */
 static int connect_body(lua_State *L) {
     cbf_client *c = cbf_client_check(L, 1);
-    cbf_transfer *ts[CBF_CONNECT_MAX];
+    cbf_transfer *ts[CBF_MAX_CONNECTIONS];
     int nothing_to_open;
     cbf_getuservalue(L, 1);
     lua_getfield(L, -1, CBF_UV_TRANSPORT);
@@ -163,8 +164,10 @@ int cbf_connect_method(lua_State *L) {
     lua_Integer n = 1;
     cbf_client_check(L, 1);
     if (!lua_isnoneornil(L, 2)) {
-        if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 1 || lua_tointeger(L, 2) > CBF_CONNECT_MAX)
-            return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "connect(n): n must be an integer from 1 to 1024");
+        if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 1 || lua_tointeger(L, 2) > CBF_MAX_CONNECTIONS) {
+            lua_pushfstring(L, "connect(n): n must be an integer from 1 to %d", CBF_MAX_CONNECTIONS);
+            return cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, lua_tostring(L, -1));
+        }
         n = lua_tointeger(L, 2);
     }
     lua_settop(L, 1);

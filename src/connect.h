@@ -5,9 +5,6 @@
 
 #include "client.h"
 
-/* Largest n connect accepts. */
-#define CBF_CONNECT_MAX 1024
-
 /* client:connect(n): push how many connections are ready, or nil and an error; raises
  * only for a bad n, a closed or busy client, or a memory error. */
 int cbf_connect_method(lua_State *L);

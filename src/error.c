@@ -1,5 +1,7 @@
 #include "error.h"
 
+#include <stdarg.h>
+
 #define CBF_DEFINE_ERROR_CODE(name, meaning) const char CBF_E_##name[] = #name;
 CBF_ERROR_CODES(CBF_DEFINE_ERROR_CODE)
 #undef CBF_DEFINE_ERROR_CODE
@@ -59,6 +61,16 @@ int cbf_error_is(lua_State *L, int idx) {
 int cbf_error_raise(lua_State *L, const char *code, const char *message) {
     cbf_error_push(L, code, message, 0, NULL, NULL, 0);
     return lua_error(L);
+}
+
+int cbf_error_pushf(lua_State *L, const char *code, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    lua_pushvfstring(L, fmt, args);
+    va_end(args);
+    cbf_error_push(L, code, lua_tostring(L, -1), 0, NULL, NULL, 0);
+    lua_remove(L, -2);
+    return -1;
 }
 
 const char *cbf_error_describe(lua_State *L, int idx) {

@@ -20,6 +20,9 @@ void cbf_error_default_request_id(lua_State *L, int idx, const char *request_id)
 int cbf_error_fail(lua_State *L, int raise);
 /* 1 when the value at idx is one of the module's error objects. */
 int cbf_error_is(lua_State *L, int idx);
+/* Push an error with no response attached whose message is lua_pushfstring(fmt, ...)
+ * (no fixed buffer, nothing cut short); returns -1. */
+int cbf_error_pushf(lua_State *L, const char *code, const char *fmt, ...);
 /* Push an error with no response attached and raise it. */
 int cbf_error_raise(lua_State *L, const char *code, const char *message);
 /* Push a printable description of the error value at idx (a string as is, an object

@@ -10,8 +10,8 @@
 #define CBF_UV_ON_REQUEST "on_request"
 #define CBF_UV_ON_RESPONSE "on_response"
 
-/* Check the on_request / on_response options of functions.new and store them in the
- * uservalue table at uv; raises INVALID_ARGUMENT. */
+/* Store the on_request / on_response options of functions.new (already checked by
+ * cbf_options_check) in the uservalue table at uv. */
 void cbf_hooks_read(lua_State *L, int opts, int uv);
 /* Run on_request, if set, for attempt number `attempt` of req. */
 void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int attempt);

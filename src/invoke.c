@@ -16,8 +16,6 @@
 #include "transport_curl.h"
 #include "transport_lua.h"
 
-#define DEFAULT_CONCURRENCY 16
-#define MAX_CONCURRENCY 1024
 #define POLL_MS 1000
 
 int cbf_invoke_finish(lua_State *L, int uv, cbf_transfer *t) {
@@ -415,24 +413,11 @@ static int all_through_curl(lua_State *L) {
     return 0;
 }
 
+/* invoke_all's own opts (ALL_OPTS): checked, then the concurrency; raises. */
 static lua_Integer concurrency_option(lua_State *L) {
-    lua_Integer conc = DEFAULT_CONCURRENCY;
-    if (lua_isnil(L, ALL_OPTS)) return conc;
-    if (!lua_istable(L, ALL_OPTS)) cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "opts must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, ALL_OPTS) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "concurrency") != 0)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "invoke_all knows one option: concurrency");
-        lua_pop(L, 1);
-    }
-    cbf_rawfield(L, ALL_OPTS, "concurrency");
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_CONCURRENCY)
-            cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "concurrency must be an integer from 1 to 1024");
-        conc = lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return conc;
+    const cbf_option *o = CBF_OPTION_CALL(concurrency);
+    cbf_options_check_or_raise(L, ALL_OPTS, cbf_call_options, CBF_CALL_COUNT, CBF_IN_BATCH, "invoke_all");
+    return cbf_option_integer(L, ALL_OPTS, o, (lua_Integer)o->dflt);
 }
 
 static int invoke_all_body(lua_State *L) {

@@ -9,6 +9,11 @@
 #include "json_int64.h"
 
 #define CBF_JSON_MAX_DEPTH 1000
+/* The message for it, made from the constant (the codec's messages are built without
+ * a Lua state, so lua_pushfstring is not at hand). */
+#define CBF_JSON_TEXT_(x) #x
+#define CBF_JSON_TEXT(x) CBF_JSON_TEXT_(x)
+#define CBF_JSON_TOO_DEEP "nesting deeper than " CBF_JSON_TEXT(CBF_JSON_MAX_DEPTH)
 /* Registry name of the array metatable (functions.array_mt). */
 #define CBF_JSON_ARRAY_MT "cloudbase.functions.array_mt"
 

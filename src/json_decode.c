@@ -478,7 +478,7 @@ static int parse_value(decoder *d);
 #define BATCH 16
 
 static int enter(decoder *d) {
-    if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, "nesting deeper than 1000", d->p);
+    if (++d->depth > CBF_JSON_MAX_DEPTH) return fail_at(d, CBF_JSON_TOO_DEEP, d->p);
     if (!lua_checkstack(d->L, 2 * BATCH + 4)) return fail_at(d, "Lua stack exhausted", d->p);
     return 0;
 }

@@ -401,7 +401,7 @@ static int fail_deep(encoder *e, const void *self) {
             if (e->frames[m].table == e->frames[k].table) return fail_path(e, "cycle", NULL, k);
     for (m = 0; m < e->depth; m++)
         if (e->frames[m].table == self) return fail(e, "cycle", NULL);
-    return fail(e, "nesting deeper than 1000", NULL);
+    return fail(e, CBF_JSON_TOO_DEEP, NULL);
 }
 
 static enc_frame *push_frame(encoder *e, int idx, const void *table) {

@@ -7,6 +7,7 @@
 
 #include "buffer.h"
 #include "error.h"
+#include "options.h"
 
 /* libcurl takes one lock per kind of shared data (CURL_LOCK_DATA_*). A Lua state is
  * single-threaded, but the module may be loaded by several states on several threads
@@ -97,7 +98,7 @@ void cbf_share_release(cbf_share *s) {
 cbf_share *cbf_pool_acquire(lua_State *L, int idx) {
     pool_box *b = (pool_box *)luaL_testudata(L, idx, CBF_POOL_MT);
     if (!b || !b->share) {
-        cbf_error_raise(L, CBF_E_INVALID_ARGUMENT, "pool must be a functions.pool()");
+        cbf_option_raise(L, CBF_OPTION_NEW(pool));
         return NULL;
     }
     share_retain(b->share);

@@ -1,12 +1,12 @@
 #include "request.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "error.h"
 #include "json.h"
+#include "options.h"
 #include "request_id.h"
 #include "wire.h"
 
@@ -17,10 +17,14 @@ static int invalid(lua_State *L, const char *message) {
     return -1;
 }
 
-/* An error from inside a check that had pushed a table at `above` (0: none): the error
- * takes the table's place. */
-static int invalid_above(lua_State *L, int above, const char *message) {
-    invalid(L, message);
+/* An error from inside the header check: its message is built while the `drop` values
+ * the check pushed (the header's name among them) are still there; then they go, and
+ * the error takes the place of the copy at `above` (0: none). */
+static int header_error(lua_State *L, int above, int drop, const char *fmt, const char *what,
+                        const char *name) {
+    cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, fmt, what, name);
+    lua_replace(L, -1 - drop);
+    lua_pop(L, drop - 1);
     if (above) {
         lua_replace(L, above);
         lua_settop(L, above);
@@ -60,16 +64,13 @@ static int valid_name(const char *s, size_t len) {
 }
 
 int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy) {
-    char msg[160];
     int out = 0;
     if (lua_isnoneornil(L, idx)) {
         if (copy) lua_pushnil(L);
         return 0;
     }
-    if (!lua_istable(L, idx)) {
-        snprintf(msg, sizeof msg, "%s must be a table of name = value", what);
-        return invalid(L, msg);
-    }
+    if (!lua_istable(L, idx))
+        return cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "%s must be a table of name = value", what);
     if (copy) {
         lua_newtable(L);
         out = lua_gettop(L);
@@ -79,34 +80,24 @@ int cbf_request_check_headers(lua_State *L, int idx, const char *what, int copy)
         size_t nlen, vlen;
         const char *name, *value;
         if (lua_type(L, -2) != LUA_TSTRING) {
-            lua_pop(L, 2);
-            snprintf(msg, sizeof msg, "%s: header names must be strings", what);
-            return invalid_above(L, out, msg);
+            return header_error(L, out, 2, "%s: header names must be strings", what, NULL);
         }
         name = lua_tolstring(L, -2, &nlen);
         if (!cbf_wire_ok(name, nlen, CBF_WIRE_TOKEN)) {
-            lua_pop(L, 2);
-            snprintf(msg, sizeof msg, "%s: invalid header name", what);
-            return invalid_above(L, out, msg);
+            return header_error(L, out, 2, "%s: invalid header name", what, NULL);
         }
         if (cbf_wire_reserved_header(name, nlen)) {
-            snprintf(msg, sizeof msg, "%s: %.40s is set by the client and cannot be overridden",
-                     what, name);
-            lua_pop(L, 2);
-            return invalid_above(L, out, msg);
+            return header_error(L, out, 2, "%s: %s is set by the client and cannot be overridden",
+                                what, name);
         }
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
-            snprintf(msg, sizeof msg, "%s: value of %.40s must be a string or a number", what,
-                     name);
-            lua_pop(L, 2);
-            return invalid_above(L, out, msg);
+            return header_error(L, out, 2, "%s: value of %s must be a string or a number", what,
+                                name);
         }
         lua_pushvalue(L, -1); /* tolstring on a copy: never convert a number key in place */
         value = lua_tolstring(L, -1, &vlen);
         if (!cbf_wire_ok(value, vlen, CBF_WIRE_VALUE)) {
-            snprintf(msg, sizeof msg, "%s: value of %.40s contains a control byte", what, name);
-            lua_pop(L, 3);
-            return invalid_above(L, out, msg);
+            return header_error(L, out, 3, "%s: value of %s contains a control byte", what, name);
         }
         if (copy) {
             lua_pushvalue(L, -3);
@@ -204,59 +195,9 @@ int cbf_request_token(lua_State *L, int uv) {
     return 0;
 }
 
-/* Field `key` of the options table (or nil), pushed. Raw: an options table's
- * metamethods never run, so reading options cannot raise. */
-static int opt(lua_State *L, int opts, const char *key) {
-    if (lua_istable(L, opts)) return cbf_rawfield(L, opts, key);
-    lua_pushnil(L);
-    return LUA_TNIL;
-}
-
-static int check_opts_keys(lua_State *L, int opts, int is_call) {
-    static const char *const known[] = {"qualifier", "webfn",   "timeout", "connect_timeout",
-                                        "headers",   "method",  "path",    "query",
-                                        "retry",     NULL};
-    char msg[120];
-    if (lua_isnoneornil(L, opts)) return 0;
-    if (!lua_istable(L, opts)) return invalid(L, "opts must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, opts) != 0) {
-        int i, found = 0;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            const char *k = lua_tostring(L, -2);
-            for (i = 0; known[i]; i++) found |= strcmp(k, known[i]) == 0;
-            found |= is_call == CBF_OPTS_CALL_TABLE && (strcmp(k, "name") == 0 || strcmp(k, "payload") == 0);
-            found |= is_call == CBF_OPTS_START && strcmp(k, "on_done") == 0;
-        } else if (is_call == CBF_OPTS_CALL_TABLE && lua_isinteger(L, -2)) {
-            found = lua_tointeger(L, -2) == 1 || lua_tointeger(L, -2) == 2;
-        }
-        if (!found) {
-            snprintf(msg, sizeof msg, "unknown option '%.40s'",
-                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-            lua_pop(L, 2);
-            return invalid(L, msg);
-        }
-        lua_pop(L, 1);
-    }
-    return 0;
-}
-
-/* A positive number of seconds, or the client default when absent. */
-static int opt_seconds(lua_State *L, int opts, const char *key, double dflt, double *out) {
-    char msg[96];
-    opt(L, opts, key);
-    if (lua_isnil(L, -1)) {
-        *out = dflt;
-    } else if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0 &&
-               lua_tonumber(L, -1) < 1e9) {
-        *out = lua_tonumber(L, -1);
-    } else {
-        lua_pop(L, 1);
-        snprintf(msg, sizeof msg, "%s must be a positive number of seconds", key);
-        return invalid(L, msg);
-    }
-    lua_pop(L, 1);
-    return 0;
+/* What the unknown-option message calls each kind of call options table. */
+static const char *opts_name(int kind) {
+    return kind == CBF_OPTS_CALL_TABLE ? "an invoke_all call" : kind == CBF_OPTS_START ? "start" : "a call";
 }
 
 static int append_percent_encoded(cbf_buffer *b, const char *s, size_t len) {
@@ -304,7 +245,7 @@ static int append_query_pair(lua_State *L, cbf_buffer *url, const char *key, siz
 static int append_query(lua_State *L, int query, cbf_buffer *url) {
     int nkeys = 0, i, first = 1, keys;
     if (lua_isnil(L, query)) return 0;
-    if (!lua_istable(L, query)) return invalid(L, "query must be a table");
+    if (!lua_istable(L, query)) return cbf_option_fail(L, CBF_OPTION_CALL(query));
     lua_newtable(L);
     keys = lua_gettop(L);
     lua_pushnil(L);
@@ -380,13 +321,13 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
     if (cbf_buffer_append_str(url, c->base_url) ||
         cbf_buffer_append_str(url, "/v1/functions/") || cbf_buffer_append(url, name, nlen))
         return out_of_memory(L);
-    opt(L, a->opts, "path");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(path)->name);
     if (!lua_isnil(L, -1)) {
         size_t plen;
         const char *p;
         if (!webfn || lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            return invalid(L, "path is a string, for web functions (webfn = true) only");
+            return cbf_option_fail(L, CBF_OPTION_CALL(path));
         }
         p = lua_tolstring(L, -1, &plen);
         if (!cbf_wire_ok(p, plen, CBF_WIRE_URL) || memchr(p, '?', plen) || memchr(p, '#', plen)) {
@@ -405,7 +346,7 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
         }
     }
     lua_pop(L, 1);
-    opt(L, a->opts, "query");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(query)->name);
     if (!lua_isnil(L, -1) && !webfn) {
         lua_pop(L, 1);
         return invalid(L, "query is for web functions (webfn = true) only");
@@ -421,7 +362,7 @@ static int build_url(lua_State *L, cbf_client *c, const cbf_call_args *a, int we
 static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_request *req) {
     size_t len;
     const char *m;
-    opt(L, a->opts, "method");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(method)->name);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         strcpy(req->method, "POST");
@@ -435,7 +376,7 @@ static int build_method(lua_State *L, const cbf_call_args *a, int webfn, cbf_req
     m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     if (!m || len >= sizeof req->method || !cbf_wire_ok(m, len, CBF_WIRE_TOKEN)) {
         lua_pop(L, 1);
-        return invalid(L, "method must be an HTTP method name such as \"GET\"");
+        return cbf_option_fail(L, CBF_OPTION_CALL(method));
     }
     memcpy(req->method, m, len + 1);
     lua_pop(L, 1);
@@ -466,7 +407,6 @@ static int encode_with_user_codec(lua_State *L, int codec, int payload, cbf_buff
 static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int webfn,
                       cbf_request *req) {
     int t = lua_type(L, a->payload);
-    char msg[128];
     req->has_body = 1;
     if (webfn && (t == LUA_TNIL || t == LUA_TNONE)) {
         req->has_body = 0; /* a web function gets exactly what was given */
@@ -479,9 +419,8 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
     } else if (t == LUA_TNIL || t == LUA_TNONE) {
         if (cbf_buffer_append(&req->body, "{}", 2)) return out_of_memory(L);
     } else if (t != LUA_TTABLE) {
-        snprintf(msg, sizeof msg, "payload must be a table (a JSON object), got %s",
-                 lua_typename(L, t));
-        return invalid(L, msg);
+        return cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "payload must be a table (a JSON object), got %s",
+                               lua_typename(L, t));
     } else {
         int has_codec;
         lua_getfield(L, a->uv, CBF_UV_JSON);
@@ -513,10 +452,13 @@ static int build_body(lua_State *L, cbf_client *c, const cbf_call_args *a, int w
         }
     }
     if (req->body.len > c->max_request_size) {
-        snprintf(msg, sizeof msg,
-                 "encoded payload is %zu bytes, over max_request_size (%zu bytes)",
-                 req->body.len, c->max_request_size);
-        cbf_error_push(L, CBF_E_PAYLOAD_TOO_LARGE, msg, 0, NULL, NULL, 0);
+        /* lua_pushfstring has no size_t format: the sizes go through Lua integers. */
+        lua_pushinteger(L, (lua_Integer)req->body.len);
+        lua_pushinteger(L, (lua_Integer)c->max_request_size);
+        cbf_error_pushf(L, CBF_E_PAYLOAD_TOO_LARGE, "encoded payload is %s bytes, over %s (%s bytes)",
+                        lua_tostring(L, -2), CBF_OPTION_NEW(max_request_size)->name, lua_tostring(L, -1));
+        lua_replace(L, -3);
+        lua_pop(L, 1);
         return -1;
     }
     return 0;
@@ -548,7 +490,7 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     const char *qualifier = c->qualifier;
     size_t qlen = 0;
     int rc = 0;
-    opt(L, a->opts, "headers");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(headers)->name);
     if (cbf_request_check_headers(L, lua_gettop(L), "opts.headers", 0)) {
         lua_remove(L, -2);
         return -1;
@@ -560,14 +502,14 @@ static int build_headers(lua_State *L, cbf_client *c, const cbf_call_args *a, in
     lua_pop(L, 1);
     if (rc == 0 && request_id(L, h, req)) return -1;
 
-    opt(L, a->opts, "qualifier");
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(qualifier)->name);
     if (!lua_isnil(L, -1)) {
         /* The length is read in its own statement: as an argument next to the call
          * that sets it, it was read before (argument order is unspecified). */
         const char *q = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &qlen) : NULL;
         if (!q || qlen == 0 || !cbf_wire_ok(q, qlen, CBF_WIRE_VALUE)) {
             lua_pop(L, 1);
-            return invalid(L, "qualifier must be a non-empty string without control bytes");
+            return cbf_option_fail(L, CBF_OPTION_CALL(qualifier));
         }
         qualifier = q; /* kept alive by the opts table */
     }
@@ -648,17 +590,14 @@ static int build(lua_State *L, cbf_client *c, const cbf_call_args *a, int token,
     if (!valid_name(name, nlen))
         return invalid(L, "invalid function name: 2 to 60 characters, a letter first, then "
                           "letters, digits, '_' or '-', ending with a letter or digit");
-    if (check_opts_keys(L, a->opts, a->opts_is_call)) return -1;
-    opt(L, a->opts, "webfn");
-    webfn = lua_toboolean(L, -1);
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) {
-        lua_pop(L, 1);
-        return invalid(L, "webfn must be a boolean");
-    }
-    lua_pop(L, 1);
-    if (opt_seconds(L, a->opts, "timeout", c->timeout, &req->timeout) ||
-        opt_seconds(L, a->opts, "connect_timeout", c->connect_timeout, &req->connect_timeout))
+    if (cbf_options_check(L, a->opts, cbf_call_options, CBF_CALL_COUNT, (unsigned)a->opts_is_call,
+                          opts_name(a->opts_is_call)))
         return -1;
+    cbf_options_get(L, a->opts, CBF_OPTION_CALL(webfn)->name);
+    webfn = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    req->timeout = cbf_option_number(L, a->opts, CBF_OPTION_CALL(timeout), c->timeout);
+    req->connect_timeout = cbf_option_number(L, a->opts, CBF_OPTION_CALL(connect_timeout), c->connect_timeout);
     if (build_method(L, a, webfn, req) || build_url(L, c, a, webfn, req) ||
         build_body(L, c, a, webfn, req) || build_headers(L, c, a, webfn, token, req))
         return -1;

@@ -3,6 +3,7 @@
 #define CBF_REQUEST_H
 
 #include "client.h"
+#include "options.h"
 
 /* Stack positions of one call's inputs. uv is the client's uservalue table. */
 typedef struct {
@@ -13,10 +14,11 @@ typedef struct {
     int opts_is_call; /* a cbf_opts_kind: which keys opts may hold besides the call options */
 } cbf_call_args;
 
+/* Which entries of the call options table (src/options.h) opts may hold. */
 typedef enum {
-    CBF_OPTS_INVOKE,     /* the call options only */
-    CBF_OPTS_CALL_TABLE, /* an invoke_all call table: name, payload, [1], [2] too */
-    CBF_OPTS_START       /* client:start: on_done too */
+    CBF_OPTS_INVOKE = CBF_IN_CALL,                         /* the call options only */
+    CBF_OPTS_CALL_TABLE = CBF_IN_CALL | CBF_IN_CALL_TABLE, /* name, payload, [1], [2] too */
+    CBF_OPTS_START = CBF_IN_CALL | CBF_IN_START            /* client:start: on_done too */
 } cbf_opts_kind;
 
 /* Push the Bearer credential for one call (a string), or nil when none is set.

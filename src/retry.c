@@ -1,7 +1,6 @@
 #include "retry.h"
 
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -12,28 +11,26 @@
 #define DEFAULT_BASE_DELAY 0.1
 #define DEFAULT_MAX_DELAY 2.0
 #define MAX_ATTEMPTS 100
+#define MAX_DELAY_SECONDS 1000000 /* base_delay and max_delay: about 11 days */
 /* An attempt gets at least this long, or it is not worth starting. */
 #define MIN_ATTEMPT_MS 10
 
 /* `what` names the option ("retry", "opts.retry"); `why` follows it. */
 static int bad(lua_State *L, const char *what, const char *why) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s%s", what, why);
-    cbf_error_push(L, CBF_E_INVALID_ARGUMENT, msg, 0, NULL, NULL, 0);
-    return -1;
+    return cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "%s%s", what, why);
 }
 
-/* Field `key` of the table at idx as seconds in [0, 1e6]: 0, or -1 with an error. */
+/* Field `key` of the table at idx as seconds from 0 to MAX_DELAY_SECONDS: 0, or -1 with
+ * an error. */
 static int seconds_field(lua_State *L, int idx, const char *what, const char *key, double *out) {
     lua_pushstring(L, key);
     lua_rawget(L, idx);
     if (!lua_isnil(L, -1)) {
         double v = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= 1e6)) {
-            char why[80];
+        if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= MAX_DELAY_SECONDS)) {
             lua_pop(L, 1);
-            snprintf(why, sizeof why, ".%s must be a number of seconds from 0 to 1e6", key);
-            return bad(L, what, why);
+            return cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "%s.%s must be a number of seconds from 0 to %d",
+                                   what, key, MAX_DELAY_SECONDS);
         }
         *out = v;
     }
@@ -74,7 +71,8 @@ int cbf_retry_policy_read(lua_State *L, int idx, const char *what, const cbf_ret
     if (!lua_isnil(L, -1)) {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > MAX_ATTEMPTS) {
             lua_pop(L, 1);
-            return bad(L, what, ".attempts must be an integer from 1 to 100");
+            return cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "%s.attempts must be an integer from 1 to %d", what,
+                                   MAX_ATTEMPTS);
         }
         out->attempts = (int)lua_tointeger(L, -1);
     }
