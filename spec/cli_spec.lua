@@ -111,9 +111,7 @@ local function peak_rss(shell)
 end
 
 describe("cloudbase-fn", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   -- Waits until no function runs any more: a call the client gave up on (--timeout) keeps
   -- running in the gateway and would show up in the next test's invocation log.

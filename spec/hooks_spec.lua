@@ -25,19 +25,14 @@ end
 local closed_port = gateway.closed_port
 
 describe("hooks", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function recording(opts)
     local events = {}
-    local o = {
-      base_url = gw.url, token = API_KEY, timeout = 5,
+    return gw:new({
       on_request = function(s) events[#events + 1] = s end,
       on_response = function(s) events[#events + 1] = s end,
-    }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return functions.new(o), events
+    }, opts), events
   end
 
   it("summarise a successful invoke without any header or the credential", function()

@@ -1,7 +1,7 @@
 -- client:invoke's results: the decoded value and `info` (status, request id, headers,
 -- timings), end to end against the local gateway (gateway/test/config.json).
 local functions = require "cloudbase.functions"
-local fixture = require "spec.support.fixture"
+local gateway = require "spec.support.gateway"
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
@@ -15,19 +15,11 @@ local function lower_keys_only(t)
 end
 
 describe("cloudbase.functions", function()
-  local fx = fixture.new()
-  local client
-  local new = fx.new
-
-  lazy_setup(function()
-    client = select(2, fx.start())
-  end)
-
-  lazy_teardown(fx.stop)
+  local gw = gateway.for_describe({ client = "once" })
 
   describe("results", function()
     it("decodes JSON and fills info", function()
-      local r, info = client:invoke("inspect", { k = "v" })
+      local r, info = gw.client:invoke("inspect", { k = "v" })
       assert.same({ k = "v" }, r.event)
       assert.equals(200, info.status)
       assert.matches(UUID, info.request_id)
@@ -47,7 +39,7 @@ describe("cloudbase.functions", function()
     end)
 
     it("builds info.headers and info.timings once, on first read, even after a GC", function()
-      local _, info = client:invoke("web", nil,
+      local _, info = gw.client:invoke("web", nil,
         { webfn = true, method = "GET", query = { header = "X-Extra: a  b " } })
       assert.is_nil(rawget(info, "headers")) -- not built yet
       collectgarbage()
@@ -63,19 +55,19 @@ describe("cloudbase.functions", function()
     end)
 
     it("returns text/plain bodies as strings", function()
-      local r, info = client:invoke("hello")
+      local r, info = gw.client:invoke("hello")
       assert.equals("Hello fn", r)
       assert.equals("text/plain; charset=utf-8", info.content_type)
     end)
 
     it("decodes a JSON null to functions.null", function()
-      local r, info = client:invoke("nil_result")
+      local r, info = gw.client:invoke("nil_result")
       assert.equals(functions.null, r)
       assert.equals(200, info.status)
     end)
 
     it("returns nil with info for an empty body", function()
-      local r, info = client:invoke("fault_empty")
+      local r, info = gw.client:invoke("fault_empty")
       assert.is_nil(r)
       assert.equals(200, info.status)
       assert.matches(UUID, info.request_id)
@@ -91,7 +83,7 @@ describe("cloudbase.functions", function()
     }
     for _, case in ipairs(by_type) do
       it("handles a 200 " .. case[1] .. " body", function()
-        local r, info = client:invoke("fault_status",
+        local r, info = gw.client:invoke("fault_status",
           { status = 200, content_type = case[1], body = case[2] })
         assert.same(case[3], r)
         assert.equals(case[1], info.content_type)
@@ -99,14 +91,14 @@ describe("cloudbase.functions", function()
     end
 
     it("decodes gzip transparently", function()
-      local r, info = client:invoke("fault_gzip", { items = 2000 })
+      local r, info = gw.client:invoke("fault_gzip", { items = 2000 })
       assert.equals(2000, #r.items)
       assert.same({ id = 2000, name = "item", tags = { "a", "b", "c" } }, r.items[2000])
       assert.equals("gzip", info.headers["content-encoding"])
     end)
 
     it("reuses the connection for sequential calls", function()
-      local c = new()
+      local c = gw:new()
       local _, first = c:invoke("echo", {})
       local _, second = c:invoke("echo", {})
       local _, third = c:invoke("hello")

@@ -3,9 +3,7 @@ local gateway = require "spec.support.gateway"
 local socket = require "socket"
 
 describe("gateway transports", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", tls = true, h2c = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ tls = true, h2c = true })
 
   local function tls_invoke(host, extra)
     local args = { "--cacert", gw.ca_file, "--resolve",
