@@ -18,9 +18,7 @@ describe("auth", function()
   end
 
   local function rotate_client(auth, opts)
-    return gw:new({ token = gateway.NONE, auth = auth,
-                    base_url = "http://" .. ROTATE_HOST .. ":" .. gw.port,
-                    resolve = { ROTATE_HOST .. ":" .. gw.port .. ":127.0.0.1" } }, opts)
+    return gw:new({ token = gateway.NONE, auth = auth }, gw:at(ROTATE_HOST), opts)
   end
 
   local function log() return gw:invocations() end

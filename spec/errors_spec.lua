@@ -10,11 +10,11 @@ local raised = assertions.raised
 local socket = require "socket"
 
 local SECRET = "SeCrEt-T0ken-7f3a9c1e-do-not-leak"
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID = assertions.UUID
 
 describe("cloudbase.functions", function()
   local gw = gateway.for_describe({ client = "once" })
-  local trap, closed_port = gateway.trap, gateway.closed_port
+  local trap = gateway.trap
 
   describe("errors", function()
     it("have code, message, status, request_id and a readable tostring", function()
@@ -99,8 +99,7 @@ describe("cloudbase.functions", function()
 
       it("INVALID_HOST for a resolve'd unknown host", function()
         local host = "unknown-env.example.com"
-        local c = gw:new({ base_url = "http://" .. host .. ":" .. gw.port,
-                        resolve = { host .. ":" .. gw.port .. ":127.0.0.1" } })
+        local c = gw:new(gw:at(host))
         local _, err = c:try_invoke("echo", {})
         assert_error(err, "INVALID_HOST", host)
         c:close()
@@ -108,8 +107,7 @@ describe("cloudbase.functions", function()
 
       it("ACTION_FORBIDDEN on locked-env for an anonymous credential", function()
         local host = "locked-env.api.tcloudbasegateway.com"
-        local opts = { base_url = "http://" .. host .. ":" .. gw.port,
-                       resolve = { host .. ":" .. gw.port .. ":127.0.0.1" } }
+        local opts = gw:at(host)
         opts.token = "locked-user-token"
         local ok = gw:new(opts)
         assert.equals("user-9", ok:invoke("inspect").identity.uid) -- really routed to locked-env
@@ -127,7 +125,7 @@ describe("cloudbase.functions", function()
 
     describe("local", function()
       it("NETWORK_ERROR when the connection is refused", function()
-        local c = gw:new({ base_url = "http://127.0.0.1:" .. closed_port() })
+        local c = gw:new({ base_url = gateway.closed_url() })
         local _, err = c:try_invoke("echo", {})
         assert_error(err, "NETWORK_ERROR")
         assert.is_nil(err.status)
@@ -308,7 +306,7 @@ describe("cloudbase.functions", function()
       local clients = {
         gw:new({ token = SECRET }),
         gw:new({ token = function() return SECRET end }),
-        gw:new({ token = SECRET, base_url = "http://127.0.0.1:" .. closed_port() }),
+        gw:new({ token = SECRET, base_url = gateway.closed_url() }),
         gw:new({ token = SECRET, base_url = "http://no-such-host.invalid" }),
         gw:new({ token = SECRET, base_url = t.url, timeout = 0.2 }),
         gw:new({ token = SECRET, max_request_size = 10 }),

@@ -338,8 +338,7 @@ describe("client:invoke_all", function()
 
   describe("over HTTP/2", function()
     it("multiplexes one TLS connection (ALPN h2, resolve + ca_file)", function()
-      local c = gw:new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
-                      resolve = { TLS_HOST .. ":" .. gw.tls_port .. ":127.0.0.1" } })
+      local c = gw:new(gw:at(TLS_HOST, "https"))
       local calls = {}
       for i = 1, 8 do
         calls[i] = { "inspect", { i = i } }
@@ -362,8 +361,7 @@ describe("client:invoke_all", function()
     end)
 
     it("streams fast calls past a slow one on the shared connection", function()
-      local c = gw:new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
-                      resolve = { TLS_HOST .. ":" .. gw.tls_port .. ":127.0.0.1" } })
+      local c = gw:new(gw:at(TLS_HOST, "https"))
       local list = c:invoke_all({ { "sleep", { ms = 800 } }, { "echo", { a = 1 } }, { "hello" } },
                                 { concurrency = 3 })
       assert_all_ok(list, 3)

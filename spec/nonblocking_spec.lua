@@ -7,7 +7,7 @@ local assertions = require "spec.support.assertions"
 local assert_error = assertions.assert_error
 local raised = assertions.raised
 
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 
 -- Poll until `cond()` holds; a call that never finishes fails the spec instead of hanging.
 local function poll_until(client, cond)

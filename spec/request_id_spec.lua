@@ -4,9 +4,8 @@ local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local socket = require "socket"
 
-local UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID4 = require("spec.support.assertions").UUID4
 
-local closed_port = gateway.closed_port
 
 describe("request ids", function()
   local gw = gateway.for_describe({ reset = true })
@@ -51,7 +50,7 @@ describe("request ids", function()
   end)
 
   it("gives a NETWORK_ERROR (nothing listening) the id it sent", function()
-    local client = functions.new({ base_url = "http://127.0.0.1:" .. closed_port(), timeout = 2 })
+    local client = functions.new({ base_url = gateway.closed_url(), timeout = 2 })
     local _, err = client:try_invoke("echo", {})
     assert.equals("NETWORK_ERROR", err.code)
     assert.matches(UUID4, err.request_id)
@@ -77,7 +76,7 @@ describe("request ids", function()
   end)
 
   it("keeps the caller's id on errors without a response", function()
-    local client = functions.new({ base_url = "http://127.0.0.1:" .. closed_port(),
+    local client = functions.new({ base_url = gateway.closed_url(),
                                    headers = { ["X-Request-Id"] = "mine-123" } })
     local _, err = client:try_invoke("echo", {})
     assert.equals("NETWORK_ERROR", err.code)

@@ -5,9 +5,8 @@ local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local socket = require "socket"
 
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 
-local closed_port = gateway.closed_port
 
 describe("retry", function()
   local gw = gateway.for_describe({ reset = true, client_defaults = function(g)
@@ -102,7 +101,7 @@ describe("retry", function()
   it("retries connection refused (nothing sent) and fails after all attempts", function()
     local ids = {}
     local client = functions.new({
-      base_url = "http://127.0.0.1:" .. closed_port(), timeout = 5,
+      base_url = gateway.closed_url(), timeout = 5,
       retry = { attempts = 4, base_delay = 0.01, max_delay = 0.05 },
       on_request = function(s) ids[#ids + 1] = s.request_id .. "#" .. s.attempt end,
     })

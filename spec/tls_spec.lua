@@ -14,9 +14,9 @@ local NONE = gateway.NONE -- drops a default option in gw:new()
 describe("TLS", function()
   -- https to the gateway's TLS listener under the real host name, trusting the run's CA.
   local gw = gateway.for_describe({ tls = true, client_defaults = function(gw)
-    return { base_url = "https://" .. HOST .. ":" .. gw.tls_port,
-             resolve = { HOST .. ":" .. gw.tls_port .. ":127.0.0.1" },
-             ca_file = gw.ca_file, token = API_KEY, timeout = 5 }
+    local o = gw:at(HOST, "https")
+    o.token, o.timeout = API_KEY, 5
+    return o
   end })
 
   it("verifies the gateway with ca_file and speaks HTTP/2", function()
@@ -102,8 +102,9 @@ describe("TLS", function()
 
     it("on a host name the certificate does not name", function()
       local other = "wrong-name.example.com"
-      tls_error({ base_url = "https://" .. other .. ":" .. gw.tls_port, token = SECRET,
-                  resolve = { other .. ":" .. gw.tls_port .. ":127.0.0.1" } }, other)
+      local opts = gw:at(other, "https")
+      opts.token = SECRET
+      tls_error(opts, other)
     end)
 
     it("when ca_file does not exist", function()

@@ -2,7 +2,7 @@
 -- malformed one is never echoed and the gateway makes its own.
 local gateway = require "spec.support.gateway"
 
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID = require("spec.support.assertions").UUID
 
 describe("gateway request ids", function()
   local gw = gateway.for_describe({ reset = true })

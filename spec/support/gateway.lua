@@ -10,6 +10,7 @@
 --   gw:new{ timeout = 1 }   -- functions.new: the client defaults overridden by these
 --                           (several tables: each overrides those before)
 --   gw.client               -- with client = "once" | "each": a client made and closed for you
+--   gw:at(host[, "https"])  -- base_url and resolve that reach it under a real host name
 --   gw:count(name)          -- how often the gateway ran function `name`
 --   gw:invocations()        -- decoded GET /_gateway/invocations
 --   gw:reset()              -- DELETE /_gateway/invocations (reset = true: before each test)
@@ -20,7 +21,11 @@
 --   other:stop()
 --
 --   gateway.lua_child(script, args, env)  -- run a Lua file in a child of this interpreter
+--   gateway.lua_code(code, args, env)     -- the same for a string of Lua
+--   gateway.closed_url(), gateway.trap()  -- where nothing listens; where nothing answers
+--   gateway.for_scope(start, opts)        -- for_describe's life for any server (hostile.lua)
 --
+-- spec/README.md maps the specs to the public surface and shows this module in use.
 -- Every gateway started here is stopped when the Lua state closes or
 -- os.exit runs, and bin/cloudbase-gateway's watcher stops it if this process
 -- dies, so a failing spec never leaves nginx running.
@@ -86,6 +91,11 @@ function M.closed_port()
   local _, port = s:getsockname()
   s:close()
   return tonumber(port)
+end
+
+-- A loopback URL nobody listens on.
+function M.closed_url()
+  return "http://127.0.0.1:" .. M.closed_port()
 end
 
 -- True while a live (non-zombie) process is in process group `pgid`; nginx's
@@ -254,7 +264,7 @@ function Gateway:invoke(name, body, opts)
   end
   o.body = body or "{}"
   if o.token == nil then
-    o.token = "test-api-key"
+    o.token = M.API_KEY
   end
   if o.token == false then
     o.token = nil
@@ -271,7 +281,7 @@ function Gateway:invoke_many(name, body, n, opts)
   local tmp = os.tmpname()
   write_file(tmp, type(body) == "table" and cjson.encode(body) or body or "{}")
   local args = { "curl", "-sS", "--max-time", "60", "-X", "POST",
-                 "-H", quote("Authorization: Bearer " .. (opts.token or "test-api-key")),
+                 "-H", quote("Authorization: Bearer " .. (opts.token or M.API_KEY)),
                  "-H", quote("Content-Type: application/json"),
                  "--data-binary", quote("@" .. tmp), "-w", quote("\n@@%{http_code}@@\n") }
   for _, h in ipairs(opts.headers or {}) do
@@ -328,10 +338,11 @@ function Gateway:client_defaults()
   return { base_url = self.url, token = M.API_KEY, timeout = 5 }
 end
 
--- gw:new(opts, ...) -> functions.new(the defaults overridden by each table given, in
--- order); an option given as gateway.NONE drops that default.
-function Gateway:new(...)
-  local o = self:client_defaults()
+-- server:new(opts, ...) -> functions.new(server:client_defaults() overridden by each
+-- table given, in order); an option given as gateway.NONE drops that default. The
+-- method of every server a spec makes clients of (Gateway, the hostile server).
+function M.new_client(server, ...)
+  local o = server:client_defaults()
   for i = 1, select("#", ...) do
     for k, v in pairs(select(i, ...) or {}) do
       if v == M.NONE then
@@ -342,6 +353,18 @@ function Gateway:new(...)
     end
   end
   return require("cloudbase.functions").new(o)
+end
+Gateway.new = M.new_client
+
+-- gw:at(host) -> the client options that reach this gateway's plain listener under the
+-- host name `host` (base_url, and resolve to loopback); gw:at(host, "https") its TLS
+-- listener, trusting the run's throw-away CA.
+function Gateway:at(host, scheme)
+  local tls = scheme == "https"
+  local port = tls and self.tls_port or self.port
+  return { base_url = (tls and "https" or "http") .. "://" .. host .. ":" .. port,
+           resolve = { host .. ":" .. port .. ":127.0.0.1" },
+           ca_file = tls and self.ca_file or nil }
 end
 
 -- How often the gateway ran function `name` (its invocation log's count).
@@ -397,55 +420,63 @@ function M.start(opts, into)
   return gw
 end
 
--- The gateway of one describe block, returned at once and filled in when it starts:
--- started before the block's first test (lazy_setup), stopped after its last
--- (lazy_teardown). opts: those of start, and
---   reset = true            clear the invocation log before each test
---   reset = "all"           and forget issued and used tokens too (gw:reset_all())
---   client = "once"         gw.client = gw:new() for the whole block, closed after it
---   client = "each"         a fresh gw.client for each test, closed after it
---   client_defaults = function(gw) -> the options gw:new starts from
-function M.for_describe(opts)
+-- for_scope(start, opts) -> server: the server of one describe block, returned at once
+-- and filled in by start(opts, server) before the block's first test (lazy_setup),
+-- stopped (server:stop()) after its last (lazy_teardown). Any server works whose
+-- start fills in the table it is given and whose table has :new (see new_client); opts:
+--   client = "once"         server.client = server:new() for the whole block, closed after it
+--   client = "each"         a fresh server.client for each test, closed after it
+--   client_defaults = function(server) -> the options server:new starts from
+--   reset = true | "all"    server:reset() (or server:reset_all()) before each test
+-- and whatever start takes.
+function M.for_scope(start, opts)
   opts = opts or {}
   local busted = require "busted"
-  local gw = setmetatable({}, Gateway)
+  local server, started = {}, false
   if opts.client_defaults then
-    gw.client_defaults = opts.client_defaults
+    server.client_defaults = opts.client_defaults
   end
   local function close_client()
-    if gw.client then
-      gw.client:close()
-      gw.client = nil
+    if server.client then
+      server.client:close()
+      server.client = nil
     end
   end
   busted.lazy_setup(function()
-    M.start(opts, gw)
+    start(opts, server)
+    started = true
     if opts.client == "once" then
-      gw.client = gw:new()
+      server.client = server:new()
     end
   end)
   busted.lazy_teardown(function()
     close_client()
-    if gw.run_dir then
-      gw:stop()
+    if started then
+      server:stop()
     end
   end)
   if opts.reset then
     busted.before_each(function()
       if opts.reset == "all" then
-        gw:reset_all()
+        server:reset_all()
       else
-        gw:reset()
+        server:reset()
       end
     end)
   end
   if opts.client == "each" then
     busted.before_each(function()
-      gw.client = gw:new()
+      server.client = server:new()
     end)
     busted.after_each(close_client)
   end
-  return gw
+  return server
+end
+
+-- The gateway of one describe block (for_scope of start): gateway/test/config.json
+-- unless opts.config says otherwise, plus start's options.
+function M.for_describe(opts)
+  return M.for_scope(M.start, opts)
 end
 
 ---------------------------------------------------------------------------
