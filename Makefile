@@ -141,7 +141,8 @@ example-%: deps-test
 	@LUA="$(LUA)" BUILD="$(BUILD)" ./examples/run $*
 
 # BENCH=net runs only the network part (TLS through the latency proxy), BENCH=loopback
-# only the loopback part; see bench/README.md.
+# only the loopback part, BENCH=cpu only the CPU-per-call table, BENCH=callgrind
+# instructions per call against raw libcurl; see bench/README.md.
 BENCH ?= all
 bench: deps-bench
 	@$(MAKE) --no-print-directory all

@@ -1,6 +1,7 @@
 -- One network measurement per process, driven by bench/net.lua:
 --   lua5.4 bench/net_worker.lua seq    who=... url=... [resolve= ca= http=1.1|2] seconds= max=
 --   lua5.4 bench/net_worker.lua fanout who=... url=... [...] count= concurrency=
+--   lua5.4 bench/net_worker.lua calls  who=... url=... [...] max=   (prints nothing)
 -- Prints key=value lines; "error=..." when the measurement could not be made.
 -- Loads on Lua 5.1 too: Debian 12's lua-http runs only there.
 --
@@ -41,8 +42,11 @@ port = tonumber(port)
 local address = opt.resolve and opt.resolve:match("^[^:]+:%d+:(.+)$") or host
 local tls = scheme == "https"
 
--- The module's headers (src/request.c) and libcurl's Accept-Encoding.
+-- The module's headers (src/request.c) and libcurl's Accept-Encoding. The module sends
+-- a fresh UUID as X-Request-Id every call; the peers send a new one too (a counter,
+-- next_request_id), as over HTTP/2 a value never sent before costs more than a repeated one.
 local HEADERS = {
+  { "x-request-id", "3f9c2a7e-51d4-4b8e-9a61-000000000000" },
   { "content-type", "application/json" },
   { "accept", "application/json, text/plain;q=0.9, */*;q=0.8" },
   { "user-agent", "lua-cloudbase-functions/0.1.0" },
@@ -51,6 +55,12 @@ local HEADERS = {
 }
 
 local payload = common.payload()
+
+local request_ids = 0
+local function next_request_id()
+  request_ids = request_ids + 1
+  HEADERS[1][2] = string.format("3f9c2a7e-51d4-4b8e-9a61-%012x", request_ids)
+end
 
 -------------------------------------------------------------------- contenders
 -- Each returns { call = function() -> decoded answer, body bytes end, close = fn }.
@@ -114,6 +124,7 @@ function contenders.luasocket()
   local target = scheme .. "://" .. address .. ":" .. port .. PATH
   return {
     call = function()
+      next_request_id()
       local body = cjson.encode(payload)
       local chunks = {}
       local headers = { ["content-length"] = tostring(#body) }
@@ -163,6 +174,7 @@ function contenders.luasocket_kept()
   end
   return {
     call = function()
+      next_request_id()
       sock = sock or connect()
       assert(sock:send(request_text(cjson.encode(payload))))
       local status = assert(sock:receive("*l"))
@@ -225,6 +237,7 @@ function contenders.luahttp()
   local target = scheme .. "://" .. address .. ":" .. port .. PATH
   return {
     call = function()
+      next_request_id()
       local body = cjson.encode(payload)
       local req = request.new_from_uri(target)
       req.ctx = ctx
@@ -247,6 +260,7 @@ function contenders.luahttp_kept(shared)
   local conn = shared
   return {
     call = function()
+      next_request_id()
       conn = conn or assert(client.connect({ host = address, port = port, tls = tls, ctx = ctx,
         version = http2 and 2 or 1.1 }, 30))
       local body = cjson.encode(payload)
@@ -360,6 +374,14 @@ function modes.seq()
   end
 end
 
+
+-- A first call, then `max` more and nothing else: what bench/callgrind.lua counts the
+-- instructions of (seq's clock reads and median sort would count as the contender's).
+function modes.calls()
+  local c = assert(contenders[opt.who], "unknown contender " .. tostring(opt.who))()
+  for _ = 0, num("max") do c.call() end
+  c.close()
+end
 
 -- `count` calls at `concurrency`, twice on the same client: cold (a new client:
 -- its connections are opened inside) and warm. CPU per call of the last batch.

@@ -34,6 +34,7 @@ build = {
             "src/auth.c", "src/buffer.c", "src/call.c", "src/client.c", "src/connect.c",
             "src/error.c", "src/hooks.c", "src/info.c", "src/invoke.c", "src/json_decode.c",
             "src/json_encode.c", "src/json_int64.c", "src/json_lua.c", "src/json_number.c",
+            "src/lifetime.c",
             "src/loop.c", "src/lua_methods.c", "src/module.c", "src/options.c", "src/pool.c",
             "src/request.c",
             "src/request_id.c", "src/response.c", "src/retry.c", "src/transport_curl.c",

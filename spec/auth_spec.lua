@@ -9,25 +9,16 @@ local socket = require "socket"
 local ROTATE_HOST = "rotate-env.api.tcloudbasegateway.com"
 
 describe("auth", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json" }, function(started) gw = started end)
+  -- reset = "all" revives the configured refresh tokens before each test
+  local gw = gateway.for_describe({ reset = "all" })
 
-  before_each(function()
-    gw:reset_all() -- revives the configured refresh tokens
-    gw:reset()
-  end)
-
+  -- A client with `auth` instead of a token.
   local function new(auth, opts)
-    local o = { base_url = gw.url, timeout = 5, auth = auth }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return functions.new(o)
+    return gw:new({ token = gateway.NONE, auth = auth }, opts)
   end
 
   local function rotate_client(auth, opts)
-    local o = { base_url = "http://" .. ROTATE_HOST .. ":" .. gw.port,
-                resolve = { ROTATE_HOST .. ":" .. gw.port .. ":127.0.0.1" } }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return new(auth, o)
+    return gw:new({ token = gateway.NONE, auth = auth }, gw:at(ROTATE_HOST), opts)
   end
 
   local function log() return gw:invocations() end

@@ -111,14 +111,7 @@ describe("big integers", function()
   end)
 
   describe("the client option big_integers", function()
-    local gw
-    gateway.for_describe({ config = "gateway/test/config.json" }, function(g) gw = g end)
-
-    local function new(opts)
-      local o = { base_url = gw.url, token = "test-api-key", timeout = 5 }
-      for k, v in pairs(opts or {}) do o[k] = v end
-      return functions.new(o)
-    end
+    local gw = gateway.for_describe()
 
     it("is refused when unknown, or cdata without LuaJIT", function()
       invalid(functions.new, { base_url = "http://127.0.0.1:1", big_integers = "exact" })
@@ -130,7 +123,7 @@ describe("big integers", function()
     it("decodes results with the client's choice", function()
       local body = '{"id":' .. FIRST .. ',"n":' .. LAST .. '}'
       local response = { status = 200, headers = { ["content-type"] = "application/json" }, body = body }
-      local plain, exact = new(), new({ big_integers = "string" })
+      local plain, exact = gw:new(), gw:new({ big_integers = "string" })
       assert.same({ id = tonumber(FIRST), n = tonumber(LAST) }, (plain:process(response)))
       assert.same({ id = FIRST, n = tonumber(LAST) }, (exact:process(response)))
       -- and through the gateway, on what echo returns
@@ -141,7 +134,7 @@ describe("big integers", function()
     end)
 
     lv.it_with(lv.luajit, "LuaJIT's ffi", "sends and receives int64_t ids exactly through echo", function()
-      local c = new({ big_integers = "cdata" })
+      local c = gw:new({ big_integers = "cdata" })
       local ids = { ll("9007199254740993"), ll("-9223372036854775808"), ll("18446744073709551615ULL") }
       local r = c:invoke("echo", { ids = ids, small = 5 })
       assert.equal(5, r.small)

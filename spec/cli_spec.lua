@@ -3,6 +3,7 @@
 -- the progress bar under a pseudo-terminal, and that the token is never printed.
 local cjson = require "cjson"
 local gateway = require "spec.support.gateway"
+local lv = require "spec.support.lua_version"
 local has = require("spec.support.assertions").has
 
 local q = gateway.quote
@@ -11,10 +12,8 @@ if ROOT:sub(1, 1) ~= "/" then
   ROOT = gateway.run("cd " .. gateway.quote(ROOT) .. " && pwd"):gsub("\n$", "")
 end
 local CLI = ROOT .. "/bin/cloudbase-fn"
--- SPEC_LUA: the interpreter of this run (make asan uses an instrumented host); else the
--- one this file runs on.
-local LUA = os.getenv("SPEC_LUA")
-  or (rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
+-- lv.command: the interpreter of this run (make asan uses an instrumented host)
+local LUA = lv.command
 -- The default build with Lua 5.4 (build/5.4, as make builds it): what the shebang and
 -- `make install` use. Other runs show the two tests that need it as pending.
 local DEFAULT_BUILD = not os.getenv("SPEC_LUA") and LUA == "lua5.4"
@@ -26,7 +25,7 @@ local function it_default_build(name, fn)
     pending(name .. " [the shebang's lua5.4 with build/5.4; this run is " .. LUA .. "]")
   end
 end
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 
 local write = gateway.write_file
 
@@ -42,8 +41,7 @@ end
 -- The command line that runs the CLI with `args` (a list, each quoted), in a clean
 -- environment plus `env`, loading the module this run built.
 local function command(args, env)
-  local parts = { "env -u CLOUDBASE_TOKEN -u CLOUDBASE_BASE_URL -u CLOUDBASE_ENV_ID",
-                  "LUA_CPATH=" .. q(package.cpath), "LUA_CPATH_5_4=" .. q(package.cpath) }
+  local parts = { "env -u CLOUDBASE_TOKEN -u CLOUDBASE_BASE_URL -u CLOUDBASE_ENV_ID", lv.child_env() }
   for k, v in pairs(env or {}) do
     parts[#parts + 1] = k .. "=" .. q(v)
   end
@@ -111,9 +109,7 @@ local function peak_rss(shell)
 end
 
 describe("cloudbase-fn", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   -- Waits until no function runs any more: a call the client gave up on (--timeout) keeps
   -- running in the gateway and would show up in the next test's invocation log.

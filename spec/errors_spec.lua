@@ -4,30 +4,21 @@
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
-local fixture = require "spec.support.fixture"
 local has = assertions.has
 local assert_error = assertions.assert_error
 local raised = assertions.raised
 local socket = require "socket"
 
 local SECRET = "SeCrEt-T0ken-7f3a9c1e-do-not-leak"
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID = assertions.UUID
 
 describe("cloudbase.functions", function()
-  local fx = fixture.new()
-  local gw, client
-  local new, count, invocations = fx.new, fx.count, fx.invocations
-  local trap, closed_port = fixture.trap, gateway.closed_port
-
-  lazy_setup(function()
-    gw, client = fx.start()
-  end)
-
-  lazy_teardown(fx.stop)
+  local gw = gateway.for_describe({ client = "once" })
+  local trap = gateway.trap
 
   describe("errors", function()
     it("have code, message, status, request_id and a readable tostring", function()
-      local c = new({ token = "test-anon-token" })
+      local c = gw:new({ token = "test-anon-token" })
       local _, err = c:try_invoke("admin_only", {})
       assert_error(err, "EXCEED_AUTHORITY")
       assert.equals(403, err.status)
@@ -39,16 +30,16 @@ describe("cloudbase.functions", function()
     end)
 
     it("invoke raises the error object; try_invoke returns nil, err", function()
-      local err = raised(client.invoke, client, "no-such-fn", {})
+      local err = raised(gw.client.invoke, gw.client, "no-such-fn", {})
       assert_error(err, "FUNCTION_NOT_FOUND")
-      local r, err2 = client:try_invoke("no-such-fn", {})
+      local r, err2 = gw.client:try_invoke("no-such-fn", {})
       assert.is_nil(r)
       assert_error(err2, "FUNCTION_NOT_FOUND")
       assert.equals(404, err2.status)
     end)
 
     it("tostring of a local error has no status part", function()
-      local _, err = client:try_invoke("1bad")
+      local _, err = gw.client:try_invoke("1bad")
       assert.equals("INVALID_ARGUMENT: " .. err.message, tostring(err))
     end)
 
@@ -70,14 +61,14 @@ describe("cloudbase.functions", function()
           if opts.token == false then
             opts = { token = function() return nil end }
           end
-          local c = new(opts)
+          local c = gw:new(opts)
           gw:reset()
           local _, err = c:try_invoke(name, {})
           assert_error(err, code, fragment)
           assert.equals(status, err.status)
           assert.matches(UUID, err.request_id)
           assert.is_nil(err.body) -- a structured gateway error carries no raw body
-          local entries = invocations().entries
+          local entries = gw:invocations().entries
           if #entries > 0 then -- the function ran: the same id the gateway logged
             assert.equals(entries[#entries].request_id, err.request_id)
           end
@@ -86,30 +77,29 @@ describe("cloudbase.functions", function()
       end
 
       it("the member rule lets a signed-in user through", function()
-        local c = new({ token = "test-user-token" })
+        local c = gw:new({ token = "test-user-token" })
         assert.same({ ok = true }, c:invoke("members_only"))
         c:close()
       end)
 
       it("a code-less error body falls back to the X-Request-Id header", function()
         gw:reset()
-        local _, err = client:try_invoke("fault_status", { status = 418, content_type = "application/json",
+        local _, err = gw.client:try_invoke("fault_status", { status = 418, content_type = "application/json",
           body = '{"code":"TEAPOT","message":"short and stout"}' })
         assert_error(err, "TEAPOT", "short and stout")
         assert.equals(418, err.status)
-        assert.equals(invocations().entries[1].request_id, err.request_id)
+        assert.equals(gw:invocations().entries[1].request_id, err.request_id)
       end)
 
       it("a Host header is the client's own: refused before any I/O", function()
-        local _, err = client:try_invoke("echo", {}, { headers = { Host = "nowhere.example.com" } })
+        local _, err = gw.client:try_invoke("echo", {}, { headers = { Host = "nowhere.example.com" } })
         assert_error(err, "INVALID_ARGUMENT", "Host")
         assert.is_nil(err.status)
       end)
 
       it("INVALID_HOST for a resolve'd unknown host", function()
         local host = "unknown-env.example.com"
-        local c = new({ base_url = "http://" .. host .. ":" .. gw.port,
-                        resolve = { host .. ":" .. gw.port .. ":127.0.0.1" } })
+        local c = gw:new(gw:at(host))
         local _, err = c:try_invoke("echo", {})
         assert_error(err, "INVALID_HOST", host)
         c:close()
@@ -117,15 +107,14 @@ describe("cloudbase.functions", function()
 
       it("ACTION_FORBIDDEN on locked-env for an anonymous credential", function()
         local host = "locked-env.api.tcloudbasegateway.com"
-        local opts = { base_url = "http://" .. host .. ":" .. gw.port,
-                       resolve = { host .. ":" .. gw.port .. ":127.0.0.1" } }
+        local opts = gw:at(host)
         opts.token = "locked-user-token"
-        local ok = new(opts)
+        local ok = gw:new(opts)
         assert.equals("user-9", ok:invoke("inspect").identity.uid) -- really routed to locked-env
         ok:close()
         for _, token in ipairs({ "locked-anon-token", "locked-publishable-key", "locked-phone-token" }) do
           opts.token = token
-          local c = new(opts)
+          local c = gw:new(opts)
           local _, err = c:try_invoke("inspect", {})
           assert_error(err, "ACTION_FORBIDDEN")
           assert.equals(403, err.status)
@@ -136,7 +125,7 @@ describe("cloudbase.functions", function()
 
     describe("local", function()
       it("NETWORK_ERROR when the connection is refused", function()
-        local c = new({ base_url = "http://127.0.0.1:" .. closed_port() })
+        local c = gw:new({ base_url = gateway.closed_url() })
         local _, err = c:try_invoke("echo", {})
         assert_error(err, "NETWORK_ERROR")
         assert.is_nil(err.status)
@@ -145,13 +134,13 @@ describe("cloudbase.functions", function()
 
       it("NETWORK_ERROR when the connection drops mid-body, run once", function()
         gw:reset()
-        local _, err = client:try_invoke("fault_drop", {})
+        local _, err = gw.client:try_invoke("fault_drop", {})
         assert_error(err, "NETWORK_ERROR")
-        assert.equals(1, count("fault_drop"))
+        assert.equals(1, gw:count("fault_drop"))
       end)
 
       it("NETWORK_ERROR when the host does not resolve", function()
-        local c = new({ base_url = "http://no-such-host.invalid" })
+        local c = gw:new({ base_url = "http://no-such-host.invalid" })
         local _, err = c:try_invoke("echo", {})
         assert_error(err, "NETWORK_ERROR", "no-such-host.invalid")
         c:close()
@@ -160,15 +149,15 @@ describe("cloudbase.functions", function()
       it("TIMEOUT past timeout, run once", function()
         gw:reset()
         local t0 = socket.gettime()
-        local _, err = client:try_invoke("fault_slow", { ms = 3000 }, { timeout = 0.3 })
+        local _, err = gw.client:try_invoke("fault_slow", { ms = 3000 }, { timeout = 0.3 })
         local took = socket.gettime() - t0
         assert_error(err, "TIMEOUT")
         assert.is_true(took >= 0.25 and took < 2, "took " .. took)
-        assert.equals(1, count("fault_slow"))
+        assert.equals(1, gw:count("fault_slow"))
       end)
 
       it("TIMEOUT past the client's timeout", function()
-        local c = new({ timeout = 0.3 })
+        local c = gw:new({ timeout = 0.3 })
         local _, err = c:try_invoke("fault_slow", { ms = 3000 })
         assert_error(err, "TIMEOUT")
         -- a per-call timeout longer than the client's wins
@@ -188,7 +177,7 @@ describe("cloudbase.functions", function()
           fillers[i]:settimeout(0.05)
           fillers[i]:connect("127.0.0.1", port)
         end
-        local c = new({ base_url = "http://127.0.0.1:" .. port, connect_timeout = 0.3, timeout = 5 })
+        local c = gw:new({ base_url = "http://127.0.0.1:" .. port, connect_timeout = 0.3, timeout = 5 })
         local t0 = socket.gettime()
         local _, err = c:try_invoke("echo", {})
         local took = socket.gettime() - t0
@@ -202,7 +191,7 @@ describe("cloudbase.functions", function()
       end)
 
       it("RESPONSE_TOO_LARGE past max_response_size", function()
-        local c = new({ max_response_size = 10000 })
+        local c = gw:new({ max_response_size = 10000 })
         assert.equals(10000 - #'{"data":""}', #c:invoke("fault_huge", { bytes = 10000 }).data)
         local _, err = c:try_invoke("fault_huge", { bytes = 10001 })
         assert_error(err, "RESPONSE_TOO_LARGE", "10000")
@@ -217,14 +206,14 @@ describe("cloudbase.functions", function()
                                                              "Accept-Encoding: gzip" } })
         assert.equals("gzip", raw.headers["content-encoding"])
         assert.is_true(#raw.body < limit, "the compressed body alone must fit")
-        local c = new({ max_response_size = limit })
+        local c = gw:new({ max_response_size = limit })
         local _, err = c:try_invoke("fault_gzip", {})
         assert_error(err, "RESPONSE_TOO_LARGE")
         c:close()
       end)
 
       it("INVALID_RESPONSE for a malformed JSON body", function()
-        local _, err = client:try_invoke("fault_malformed", {})
+        local _, err = gw.client:try_invoke("fault_malformed", {})
         assert_error(err, "INVALID_RESPONSE")
         assert.equals(200, err.status)
         assert.equals('{"truncated": [1, 2, ', err.body)
@@ -233,25 +222,25 @@ describe("cloudbase.functions", function()
 
       it("HTTP_ERROR for a proxy's HTML 502, with the body, run once", function()
         gw:reset()
-        local _, err = client:try_invoke("fault_html502", {})
+        local _, err = gw.client:try_invoke("fault_html502", {})
         assert_error(err, "HTTP_ERROR", "502")
         assert.equals(502, err.status)
         assert.is_true(has(err.body, "<h1>502 Bad Gateway</h1>"), err.body)
-        assert.equals(1, count("fault_html502"))
-        assert.equals(invocations().entries[1].request_id, err.request_id)
+        assert.equals(1, gw:count("fault_html502"))
+        assert.equals(gw:invocations().entries[1].request_id, err.request_id)
       end)
 
       it("HTTP_ERROR for an empty 503, run once", function()
         gw:reset()
-        local _, err = client:try_invoke("fault_empty503", {})
+        local _, err = gw.client:try_invoke("fault_empty503", {})
         assert_error(err, "HTTP_ERROR", "503")
         assert.equals(503, err.status)
         assert.equals("", err.body)
-        assert.equals(1, count("fault_empty503"))
+        assert.equals(1, gw:count("fault_empty503"))
       end)
 
       it("HTTP_ERROR for a JSON error body without a code", function()
-        local _, err = client:try_invoke("fault_status", { status = 500, content_type = "application/json",
+        local _, err = gw.client:try_invoke("fault_status", { status = 500, content_type = "application/json",
           body = '{"message":"no code"}' })
         assert_error(err, "HTTP_ERROR")
         assert.equals(500, err.status)
@@ -260,29 +249,29 @@ describe("cloudbase.functions", function()
 
       it("never follows redirects and never repeats the call", function()
         gw:reset()
-        local _, err = client:try_invoke("fault_redirect", {})
+        local _, err = gw.client:try_invoke("fault_redirect", {})
         assert_error(err, "HTTP_ERROR")
         assert.equals(302, err.status)
         assert.equals("Found\n", err.body)
-        assert.equals(1, count("fault_redirect"))
+        assert.equals(1, gw:count("fault_redirect"))
       end)
 
       it("never retries a failed call", function()
         gw:reset()
-        client:try_invoke("throws", {})
-        client:try_invoke("too_slow", {})
-        local counts = invocations().counts
+        gw.client:try_invoke("throws", {})
+        gw.client:try_invoke("too_slow", {})
+        local counts = gw:invocations().counts
         assert.equals(1, counts.throws)
         assert.equals(1, counts.too_slow)
       end)
 
       describe("TOKEN_ERROR", function()
         local function token_error(token, fragment)
-          local c = new({ token = token })
-          local before = count("echo")
+          local c = gw:new({ token = token })
+          local before = gw:count("echo")
           local _, err = c:try_invoke("echo", {})
           assert_error(err, "TOKEN_ERROR", fragment)
-          assert.equals(before, count("echo"))
+          assert.equals(before, gw:count("echo"))
           c:close()
           return err
         end
@@ -293,7 +282,7 @@ describe("cloudbase.functions", function()
           token_error(function()
             error(setmetatable({}, { __tostring = function() return "custom reason" end }))
           end, "custom reason")
-          local closed = new()
+          local closed = gw:new()
           closed:close()
           token_error(function() return closed:invoke("echo") end, "INVALID_ARGUMENT: the client is closed")
         end)
@@ -315,13 +304,13 @@ describe("cloudbase.functions", function()
     it("never show the token", function()
       local t = trap()
       local clients = {
-        new({ token = SECRET }),
-        new({ token = function() return SECRET end }),
-        new({ token = SECRET, base_url = "http://127.0.0.1:" .. closed_port() }),
-        new({ token = SECRET, base_url = "http://no-such-host.invalid" }),
-        new({ token = SECRET, base_url = t.url, timeout = 0.2 }),
-        new({ token = SECRET, max_request_size = 10 }),
-        new({ token = SECRET .. "\r\n" }),
+        gw:new({ token = SECRET }),
+        gw:new({ token = function() return SECRET end }),
+        gw:new({ token = SECRET, base_url = gateway.closed_url() }),
+        gw:new({ token = SECRET, base_url = "http://no-such-host.invalid" }),
+        gw:new({ token = SECRET, base_url = t.url, timeout = 0.2 }),
+        gw:new({ token = SECRET, max_request_size = 10 }),
+        gw:new({ token = SECRET .. "\r\n" }),
       }
       local calls = {
         { "echo", {} }, { "echo", { f = print } }, { "1bad", {} }, { "echo", {}, { colour = 1 } },

@@ -3,13 +3,11 @@
 -- it. Here the loop is a real luv (libuv) loop: uv_poll handles for the sockets, one
 -- uv_timer, and nothing that polls. A uv_prepare handle counts the loop's iterations.
 local gateway = require "spec.support.gateway"
-local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
 local assert_error = assertions.assert_error
 local raised = assertions.raised
 
 local has_luv, uv = pcall(require, "luv")
-local API_KEY = "test-api-key"
 
 -- Binds a client to the luv loop. Returns the driver: driver.sync() after starting calls,
 -- driver.stats (actions, timer fires, iterations), driver.watched (fd -> events),
@@ -89,24 +87,13 @@ end
 local describe_luv = has_luv and describe or pending
 
 describe_luv("a luv loop driving the client", function()
-  local gw, client
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true }, function(started)
-    gw = started
-  end)
-
-  before_each(function()
-    client = functions.new({ base_url = gw.url, token = API_KEY, timeout = 5 })
-  end)
-
-  after_each(function()
-    client:close()
-  end)
+  local gw = gateway.for_describe({ reset = true, client = "each" })
 
   it("finishes calls without polling: a few loop iterations while 200 ms calls are in flight", function()
-    local d = bind(client)
+    local d = bind(gw.client)
     local results, left = {}, 3
     for i = 1, 3 do
-      client:start("sleep", { ms = 200 }, {
+      gw.client:start("sleep", { ms = 200 }, {
         on_done = function(call)
           results[i] = call:result()
           left = left - 1
@@ -135,26 +122,26 @@ describe_luv("a luv loop driving the client", function()
   end)
 
   it("leaves nothing to watch once the calls are done, and watch() reports each change once", function()
-    local d = bind(client)
-    local call = client:start("echo", { a = 1 }, { on_done = function() d.close() end })
+    local d = bind(gw.client)
+    local call = gw.client:start("echo", { a = 1 }, { on_done = function() d.close() end })
     d.sync()
-    assert.is_number(client:timeout()) -- libcurl wants to run at once: the connect
+    assert.is_number(gw.client:timeout()) -- libcurl wants to run at once: the connect
     run(d)
     assert.same({ a = 1 }, (call:result()))
-    local changes = client:watch()
+    local changes = gw.client:watch()
     for _, change in ipairs(changes) do
       assert.equals("remove", change.events)
     end
-    assert.same({}, (client:watch()))
+    assert.same({}, (gw.client:watch()))
   end)
 
   it("keeps the watch list right when a blocking invoke runs inside a callback", function()
-    local d = bind(client)
+    local d = bind(gw.client)
     local inner, outer
-    client:start("sleep", { ms = 50 }, {
+    gw.client:start("sleep", { ms = 50 }, {
       on_done = function()
-        inner = client:invoke("echo", { inner = true }) -- moves the loop by itself
-        client:start("sleep", { ms = 100 }, {
+        inner = gw.client:invoke("echo", { inner = true }) -- moves the loop by itself
+        gw.client:start("sleep", { ms = 100 }, {
           on_done = function(call)
             outer = call:result()
             d.close()
@@ -163,7 +150,7 @@ describe_luv("a luv loop driving the client", function()
         d.sync()
       end,
     })
-    client:start("sleep", { ms = 150 })
+    gw.client:start("sleep", { ms = 150 })
     d.sync()
     run(d)
     assert.same({ inner = true }, inner)
@@ -171,9 +158,9 @@ describe_luv("a luv loop driving the client", function()
   end)
 
   it("delivers errors through the loop", function()
-    local d = bind(client)
+    local d = bind(gw.client)
     local err
-    client:start("sleep", { ms = 2000 }, {
+    gw.client:start("sleep", { ms = 2000 }, {
       timeout = 0.2,
       on_done = function(call)
         err = select(2, call:try_result())
@@ -187,45 +174,34 @@ describe_luv("a luv loop driving the client", function()
 end)
 
 describe("the event-loop methods", function()
-  local gw, client
-  gateway.for_describe({ config = "gateway/test/config.json" }, function(started)
-    gw = started
-  end)
-
-  before_each(function()
-    client = functions.new({ base_url = gw.url, token = API_KEY, timeout = 5 })
-  end)
-
-  after_each(function()
-    client:close()
-  end)
+  local gw = gateway.for_describe({ client = "each" })
 
   it("report nothing on an idle client", function()
-    local changes, timeout = client:watch()
+    local changes, timeout = gw.client:watch()
     assert.same({}, changes)
     assert.is_nil(timeout)
-    assert.is_nil(client:timeout())
-    assert.equals(0, client:socket_action())
+    assert.is_nil(gw.client:timeout())
+    assert.equals(0, gw.client:socket_action())
   end)
 
   it("refuse bad arguments", function()
-    assert_error(raised(client.socket_action, client, -1), "INVALID_ARGUMENT", "fd")
-    assert_error(raised(client.socket_action, client, "3"), "INVALID_ARGUMENT", "fd")
-    assert_error(raised(client.socket_action, client, 3, "x"), "INVALID_ARGUMENT", "events")
-    client:close()
-    assert_error(raised(client.watch, client), "INVALID_ARGUMENT", "closed")
-    assert_error(raised(client.timeout, client), "INVALID_ARGUMENT", "closed")
+    assert_error(raised(gw.client.socket_action, gw.client, -1), "INVALID_ARGUMENT", "fd")
+    assert_error(raised(gw.client.socket_action, gw.client, "3"), "INVALID_ARGUMENT", "fd")
+    assert_error(raised(gw.client.socket_action, gw.client, 3, "x"), "INVALID_ARGUMENT", "events")
+    gw.client:close()
+    assert_error(raised(gw.client.watch, gw.client), "INVALID_ARGUMENT", "closed")
+    assert_error(raised(gw.client.timeout, gw.client), "INVALID_ARGUMENT", "closed")
   end)
 
   it("list a started call's socket, with the events libcurl waits for", function()
-    local call = client:start("sleep", { ms = 200 })
+    local call = gw.client:start("sleep", { ms = 200 })
     local seen = {}
     while not call:done() do
-      client:socket_action() -- drive the timer by hand, like a loop whose timer fired
-      for _, change in ipairs((client:watch())) do
+      gw.client:socket_action() -- drive the timer by hand, like a loop whose timer fired
+      for _, change in ipairs((gw.client:watch())) do
         seen[#seen + 1] = change.events
       end
-      client:poll(0.01)
+      gw.client:poll(0.01)
     end
     assert.is_true(#seen >= 1)
     for _, events in ipairs(seen) do

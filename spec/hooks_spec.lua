@@ -3,9 +3,8 @@
 -- credential; a raising hook never breaks a call. Against the local gateway.
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
-local lv = require "spec.support.lua_version"
 
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 
 -- Every string reachable from v, joined: to prove the credential is nowhere in it.
 local function flatten(v, out, seen)
@@ -22,22 +21,16 @@ local function flatten(v, out, seen)
   return table.concat(out, "\n")
 end
 
-local closed_port = gateway.closed_port
 
 describe("hooks", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function recording(opts)
     local events = {}
-    local o = {
-      base_url = gw.url, token = API_KEY, timeout = 5,
+    return gw:new({
       on_request = function(s) events[#events + 1] = s end,
       on_response = function(s) events[#events + 1] = s end,
-    }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return functions.new(o), events
+    }, opts), events
   end
 
   it("summarise a successful invoke without any header or the credential", function()
@@ -75,7 +68,7 @@ describe("hooks", function()
     assert.equals(err.request_id, events[2].request_id)
     client:close()
 
-    local down, down_events = recording({ base_url = "http://127.0.0.1:" .. closed_port() })
+    local down, down_events = recording({ base_url = gateway.closed_url() })
     local _, derr = down:try_invoke("echo", {})
     assert.equals("NETWORK_ERROR", derr.code)
     assert.equals("NETWORK_ERROR", down_events[2].code)
@@ -156,20 +149,13 @@ describe("hooks", function()
   end)
 
   it("that raise are reported once per client on stderr", function()
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(string.format([[
+    local out = gateway.lua_code(string.format([[
       local functions = require "cloudbase.functions"
       local client = functions.new({ base_url = %q, token = %q,
         on_response = function() error("hook-broke-here") end })
       for _ = 1, 5 do client:invoke("echo", {}) end
       print("calls ok")
     ]], gw.url, API_KEY))
-    f:close()
-    local p = io.popen(lv.child_env() .. " " .. lv.command .. " " .. script .. " 2>&1")
-    local out = p:read("*a")
-    p:close()
-    os.remove(script)
     assert.truthy(out:find("calls ok", 1, true))
     local _, reports = out:gsub("hook%-broke%-here", "")
     assert.equals(1, reports)

@@ -2,11 +2,11 @@
 -- call order, a bounded number in flight, per-call options and timeouts, HTTP/2.
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
-local fixture = require "spec.support.fixture"
+local gateway = require "spec.support.gateway"
 local has = assertions.has
 local assert_error = assertions.assert_error
 
-local API_KEY = fixture.API_KEY
+local API_KEY = gateway.API_KEY
 local TLS_HOST = "test-env.api.tcloudbasegateway.com"
 
 local function repeat_call(n, call)
@@ -25,22 +25,14 @@ local function assert_all_ok(list, n)
 end
 
 describe("client:invoke_all", function()
-  local fx = fixture.new({ tls = true, h2c = true })
-  local gw, client
-  local new = fx.new
-
-  lazy_setup(function()
-    gw, client = fx.start()
-  end)
-
-  lazy_teardown(fx.stop)
+  local gw = gateway.for_describe({ tls = true, h2c = true, client = "once" })
 
   it("returns {} for an empty list, without touching the network", function()
     gw:reset()
-    local list = client:invoke_all({})
+    local list = gw.client:invoke_all({})
     assert.same({}, list)
     assert.is_nil(next(list))
-    assert.same({}, client:invoke_all({}, { concurrency = 4 }))
+    assert.same({}, gw.client:invoke_all({}, { concurrency = 4 }))
     assert.is_nil(next(gw:invocations().counts))
   end)
 
@@ -65,7 +57,7 @@ describe("client:invoke_all", function()
       { "echo", { i = 15 }, headers = { Authorization = "x" } },  -- 15 INVALID_ARGUMENT (header)
       { "nil_result" },                                           -- 16 ok, null
     }
-    local list = client:invoke_all(calls, { concurrency = 4 })
+    local list = gw.client:invoke_all(calls, { concurrency = 4 })
     assert.equals(#calls, #list)
     local expect_ok = { [1] = true, [5] = true, [6] = true, [9] = true, [11] = true, [13] = true,
                         [16] = true }
@@ -110,7 +102,7 @@ describe("client:invoke_all", function()
   end)
 
   it("gives every call its own request id", function()
-    local list = client:invoke_all(repeat_call(6, { "inspect" }), { concurrency = 6 })
+    local list = gw.client:invoke_all(repeat_call(6, { "inspect" }), { concurrency = 6 })
     assert_all_ok(list, 6)
     local seen = {}
     for i = 1, 6 do
@@ -129,7 +121,7 @@ describe("client:invoke_all", function()
     for i = 11, 20 do
       calls[i] = { "inspect", { n = i }, headers = { ["X-N"] = tostring(i) } }
     end
-    local list = client:invoke_all(calls, { concurrency = 5 })
+    local list = gw.client:invoke_all(calls, { concurrency = 5 })
     assert_all_ok(list, 20)
     for i = 1, 10 do
       assert.equals(tostring(i % 2 + 1), list[i].result.version)
@@ -142,7 +134,7 @@ describe("client:invoke_all", function()
 
   it("keeps at most `concurrency` calls in flight", function()
     gw:reset()
-    local list = client:invoke_all(repeat_call(12, { "sleep", { ms = 150 } }), { concurrency = 3 })
+    local list = gw.client:invoke_all(repeat_call(12, { "sleep", { ms = 150 } }), { concurrency = 3 })
     assert_all_ok(list, 12)
     local log = gw:invocations()
     assert.equals(12, log.counts.sleep)
@@ -152,14 +144,14 @@ describe("client:invoke_all", function()
 
   it("runs one at a time with concurrency = 1", function()
     gw:reset()
-    local list = client:invoke_all(repeat_call(4, { "sleep", { ms = 30 } }), { concurrency = 1 })
+    local list = gw.client:invoke_all(repeat_call(4, { "sleep", { ms = 30 } }), { concurrency = 1 })
     assert_all_ok(list, 4)
     assert.equals(1, gw:invocations().max_in_flight.sleep)
   end)
 
   it("defaults to 16 calls in flight", function()
     gw:reset()
-    local list = client:invoke_all(repeat_call(24, { "sleep", { ms = 150 } }))
+    local list = gw.client:invoke_all(repeat_call(24, { "sleep", { ms = 150 } }))
     assert_all_ok(list, 24)
     local max = gw:invocations().max_in_flight.sleep
     assert.is_true(max <= 16 and max > 3, "max in flight " .. max)
@@ -173,7 +165,7 @@ describe("client:invoke_all", function()
       { "sleep", { ms = 300 } },
       { "sleep", { ms = 300 }, timeout = 2 },
     }
-    local list = client:invoke_all(calls, { concurrency = 4 })
+    local list = gw.client:invoke_all(calls, { concurrency = 4 })
     assert.is_true(list[1].ok, tostring(list[1].error))
     assert.is_false(list[2].ok)
     assert_error(list[2].error, "TIMEOUT")
@@ -183,7 +175,7 @@ describe("client:invoke_all", function()
   end)
 
   it("applies the client's timeout to calls without one", function()
-    local c = new({ timeout = 0.2 })
+    local c = gw:new({ timeout = 0.2 })
     local list = c:invoke_all({ { "fault_slow", { ms = 3000 } }, { "echo", { a = 1 } },
                                 { "fault_slow", { ms = 100 }, timeout = 3 } })
     assert_error(list[1].error, "TIMEOUT")
@@ -193,7 +185,7 @@ describe("client:invoke_all", function()
   end)
 
   it("a slow first call does not hold the others back (HTTP/1.1)", function()
-    local c = new() -- no idle connections yet
+    local c = gw:new() -- no idle connections yet
     local list = c:invoke_all({ { "sleep", { ms = 800 } }, { "echo", { a = 1 } }, { "hello" },
                                 { "echo", { a = 2 } } }, { concurrency = 4 })
     c:close()
@@ -211,7 +203,7 @@ describe("client:invoke_all", function()
     for i = 1, 200 do
       calls[i] = { "sleep", { ms = 100, i = i } }
     end
-    local list = client:invoke_all(calls, { concurrency = 200 })
+    local list = gw.client:invoke_all(calls, { concurrency = 200 })
     assert_all_ok(list, 200)
     for i = 1, 200 do
       assert.same({ slept = 100 }, list[i].result)
@@ -223,7 +215,7 @@ describe("client:invoke_all", function()
 
   it("calls the token function once per call", function()
     local n = 0
-    local c = new({ token = function()
+    local c = gw:new({ token = function()
       n = n + 1
       return n % 2 == 1 and "test-user-token" or "test-anon-token"
     end })
@@ -245,7 +237,7 @@ describe("client:invoke_all", function()
 
   it("a failing token function fails each call with TOKEN_ERROR", function()
     gw:reset()
-    local c = new({ token = function() error("no credential today", 0) end })
+    local c = gw:new({ token = function() error("no credential today", 0) end })
     local list = c:invoke_all(repeat_call(3, { "echo" }))
     for i = 1, 3 do
       assert_error(list[i].error, "TOKEN_ERROR", "no credential today")
@@ -257,7 +249,7 @@ describe("client:invoke_all", function()
   it("refuses a re-entrant call from a token function, then works normally", function()
     local c, inner = nil, {}
     local reenter = true
-    c = new({ token = function()
+    c = gw:new({ token = function()
       if reenter then
         local ok, err = pcall(c.invoke, c, "echo", {})
         inner[#inner + 1] = ok and "ran" or err
@@ -284,7 +276,7 @@ describe("client:invoke_all", function()
 
   it("finishes the calls in flight when a token function closes the client", function()
     local c, tokens = nil, 0
-    c = new({ token = function()
+    c = gw:new({ token = function()
       tokens = tokens + 1
       if tokens == 2 then c:close() end
       return API_KEY
@@ -302,7 +294,7 @@ describe("client:invoke_all", function()
   end)
 
   it("a client can be reused after a batch full of failures", function()
-    local c = new({ max_request_size = 50 })
+    local c = gw:new({ max_request_size = 50 })
     local list = c:invoke_all({ { "echo", { s = string.rep("x", 60) } }, { "echo", { s = "small" } },
                                 { "no-such-function" } })
     assert_error(list[1].error, "PAYLOAD_TOO_LARGE")
@@ -325,7 +317,7 @@ describe("client:invoke_all", function()
     for _, case in ipairs(bad_opts) do
       it("raises INVALID_ARGUMENT for opts = " .. case[1], function()
         gw:reset()
-        local ok, err = pcall(client.invoke_all, client, { { "echo" } }, case[2])
+        local ok, err = pcall(gw.client.invoke_all, gw.client, { { "echo" } }, case[2])
         assert.is_false(ok)
         assert_error(err, "INVALID_ARGUMENT")
         assert.is_nil(gw:invocations().counts.echo) -- raised before any call ran
@@ -334,11 +326,11 @@ describe("client:invoke_all", function()
 
     it("raises INVALID_ARGUMENT when calls is not a table", function()
       for _, calls in ipairs({ "echo", 42, true }) do
-        local ok, err = pcall(client.invoke_all, client, calls)
+        local ok, err = pcall(gw.client.invoke_all, gw.client, calls)
         assert.is_false(ok)
         assert_error(err, "INVALID_ARGUMENT")
       end
-      local ok, err = pcall(client.invoke_all, client)
+      local ok, err = pcall(gw.client.invoke_all, gw.client)
       assert.is_false(ok)
       assert_error(err, "INVALID_ARGUMENT")
     end)
@@ -346,8 +338,7 @@ describe("client:invoke_all", function()
 
   describe("over HTTP/2", function()
     it("multiplexes one TLS connection (ALPN h2, resolve + ca_file)", function()
-      local c = new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
-                      resolve = { TLS_HOST .. ":" .. gw.tls_port .. ":127.0.0.1" } })
+      local c = gw:new(gw:at(TLS_HOST, "https"))
       local calls = {}
       for i = 1, 8 do
         calls[i] = { "inspect", { i = i } }
@@ -370,8 +361,7 @@ describe("client:invoke_all", function()
     end)
 
     it("streams fast calls past a slow one on the shared connection", function()
-      local c = new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
-                      resolve = { TLS_HOST .. ":" .. gw.tls_port .. ":127.0.0.1" } })
+      local c = gw:new(gw:at(TLS_HOST, "https"))
       local list = c:invoke_all({ { "sleep", { ms = 800 } }, { "echo", { a = 1 } }, { "hello" } },
                                 { concurrency = 3 })
       assert_all_ok(list, 3)
@@ -382,7 +372,7 @@ describe("client:invoke_all", function()
     end)
 
     it("uses one connection per call in flight with http2 = false (the control)", function()
-      local c = new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
+      local c = gw:new({ base_url = "https://" .. TLS_HOST .. ":" .. gw.tls_port, ca_file = gw.ca_file,
                       resolve = { TLS_HOST .. ":" .. gw.tls_port .. ":127.0.0.1" }, http2 = false })
       local list = c:invoke_all(repeat_call(4, { "sleep", { ms = 100 } }), { concurrency = 4 })
       assert_all_ok(list, 4)
@@ -399,7 +389,7 @@ describe("client:invoke_all", function()
 
     it("speaks h2c with http2 = 'prior-knowledge', concurrently and repeatedly", function()
       gw:reset()
-      local c = new({ base_url = gw.h2c_url, http2 = "prior-knowledge" })
+      local c = gw:new({ base_url = gw.h2c_url, http2 = "prior-knowledge" })
       for _ = 1, 2 do
         local list = c:invoke_all(repeat_call(8, { "sleep", { ms = 100 } }), { concurrency = 8 })
         assert_all_ok(list, 8)
@@ -417,7 +407,7 @@ describe("client:invoke_all", function()
     end)
 
     it("an HTTP/1.1 client cannot talk to the h2c port (the control)", function()
-      local c = new({ base_url = gw.h2c_url, http2 = false, timeout = 1 })
+      local c = gw:new({ base_url = gw.h2c_url, http2 = false, timeout = 1 })
       local list = c:invoke_all({ { "echo" } })
       assert.is_false(list[1].ok)
       c:close()

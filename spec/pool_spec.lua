@@ -10,10 +10,7 @@ local socket = require "socket"
 local assert_error = assertions.assert_error
 local raised = assertions.raised
 
--- SPEC_LUA: the interpreter of this run (make asan uses an instrumented host); else the
--- one this file runs on.
-local LUA = os.getenv("SPEC_LUA") or (rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 local USER_TOKEN = "test-user-token"
 local HOST = "test-env.api.tcloudbasegateway.com"
 
@@ -21,34 +18,21 @@ local function sleep(seconds)
   socket.sleep(seconds)
 end
 
--- A loopback URL where nothing listens (the port was free a moment ago).
-local function refused_url()
-  local probe = assert(socket.bind("127.0.0.1", 0))
-  local _, port = probe:getsockname()
-  probe:close()
-  return "http://127.0.0.1:" .. port
-end
+local refused_url = gateway.closed_url
 
 describe("connections", function()
-  local gw, tls_base, resolve
-
-  -- functions.new with `defaults` overridden by `opts`.
-  local function new_with(defaults, opts)
-    for k, v in pairs(opts or {}) do
-      defaults[k] = v
-    end
-    return functions.new(defaults)
-  end
+  -- timeout: a first TLS handshake under valgrind takes seconds
+  local gw = gateway.for_describe({ tls = true, reset = true, client_defaults = function(g)
+    return { base_url = g.url, token = API_KEY, timeout = 30 }
+  end })
 
   -- A client of the TLS listener by its real host name, or of the cleartext one.
   local function new_tls(opts)
-    local defaults = { base_url = tls_base, resolve = resolve, ca_file = gw.ca_file, token = API_KEY }
-    defaults.timeout = 30 -- a first TLS handshake under valgrind takes seconds
-    return new_with(defaults, opts)
+    return gw:new(gw:at(HOST, "https"), opts)
   end
 
   local function new_plain(opts)
-    return new_with({ base_url = gw.url, token = API_KEY, timeout = 30 }, opts)
+    return gw:new(opts)
   end
 
   -- Two TLS clients with different credentials on a new pool.
@@ -69,12 +53,6 @@ describe("connections", function()
   local function entries()
     return gw:invocations().entries
   end
-
-  gateway.for_describe({ config = "gateway/test/config.json", tls = true, reset = true }, function(g)
-    gw = g
-    tls_base = "https://" .. HOST .. ":" .. gw.tls_port
-    resolve = { HOST .. ":" .. gw.tls_port .. ":127.0.0.1" }
-  end)
 
   describe("client:connect", function()
     it("opens and handshakes one HTTP/2 connection that the first call uses", function()
@@ -287,8 +265,8 @@ describe("connections", function()
     end)
 
     it("gets a fresh connection after the server closed an idle one", function()
-      local short = gateway.start({ config = "gateway/test/config.json", keepalive_timeout = 1 })
-      local c = functions.new({ base_url = short.url, token = API_KEY, timeout = 5 })
+      local short = gateway.start({ keepalive_timeout = 1 })
+      local c = short:new()
       c:invoke("echo", {})
       sleep(1.5)
       local r, info = c:invoke("echo", { again = true })
@@ -398,9 +376,7 @@ describe("connections", function()
     it("is freed with its clients and live connections when the Lua state closes", function()
       -- A child interpreter ends with pools, clients, kept connections and a started
       -- call still alive.
-      local script = os.tmpname()
-      local f = assert(io.open(script, "w"))
-      f:write("local functions = require 'cloudbase.functions'\n",
+      local out, ok = gateway.lua_code(table.concat({ "local functions = require 'cloudbase.functions'\n",
         "local url = ... \n",
         "local p1, p2 = functions.pool(), functions.pool()\n",
         "a = functions.new{ base_url = url, token = 'test-api-key', pool = p1 }\n",
@@ -409,12 +385,7 @@ describe("connections", function()
         "a:invoke('echo', {}) c:invoke('echo', {}) b:invoke('echo', {})\n",
         "keep = { c, b:start('sleep', { ms = 2000 }) }\n",
         "c:close()\n",
-        "print('ok')\n")
-      f:close()
-      local out, ok = gateway.run("LUA_CPATH_5_4=" .. gateway.quote(package.cpath) .. " LUA_CPATH="
-        .. gateway.quote(package.cpath) .. " " .. LUA .. " "
-        .. gateway.quote(script) .. " " .. gateway.quote(gw.url) .. " 2>&1")
-      os.remove(script)
+        "print('ok')\n" }), { gw.url })
       assert.is_true(ok, out)
       assert.equals("ok", (out:gsub("%s+$", "")))
     end)

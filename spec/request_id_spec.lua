@@ -4,20 +4,11 @@ local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local socket = require "socket"
 
-local UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID4 = require("spec.support.assertions").UUID4
 
-local closed_port = gateway.closed_port
 
 describe("request ids", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
-
-  local function new(opts)
-    local o = { base_url = gw.url, token = "test-api-key", timeout = 5 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return functions.new(o)
-  end
+  local gw = gateway.for_describe({ reset = true })
 
   -- The log entries of `name`, waiting up to 5 s for `n` of them.
   local function entries(name, n)
@@ -34,7 +25,7 @@ describe("request ids", function()
   end
 
   it("sends a UUID v4 that is the gateway's id, in its log and in info", function()
-    local client = new()
+    local client = gw:new()
     local seen
     local _, info = client:invoke("inspect", {})
     seen = info.request_id
@@ -47,7 +38,7 @@ describe("request ids", function()
   end)
 
   it("gives a TIMEOUT the id the gateway logged for the run it cut short", function()
-    local client = new({ timeout = 0.3 })
+    local client = gw:new({ timeout = 0.3 })
     local ok, err = pcall(client.invoke, client, "sleep", { ms = 800 })
     assert.is_false(ok)
     assert.equals("TIMEOUT", err.code)
@@ -59,7 +50,7 @@ describe("request ids", function()
   end)
 
   it("gives a NETWORK_ERROR (nothing listening) the id it sent", function()
-    local client = functions.new({ base_url = "http://127.0.0.1:" .. closed_port(), timeout = 2 })
+    local client = functions.new({ base_url = gateway.closed_url(), timeout = 2 })
     local _, err = client:try_invoke("echo", {})
     assert.equals("NETWORK_ERROR", err.code)
     assert.matches(UUID4, err.request_id)
@@ -70,7 +61,7 @@ describe("request ids", function()
   end)
 
   it("respects an id the caller set on the client or the call, in any case", function()
-    local client = new({ headers = { ["x-request-ID"] = "client-set-id.1" } })
+    local client = gw:new({ headers = { ["x-request-ID"] = "client-set-id.1" } })
     local _, info = client:invoke("inspect", {})
     assert.equals("client-set-id.1", info.request_id)
     local _, info2 = client:invoke("inspect", {}, { headers = { ["X-REQUEST-ID"] = "call:set-2" } })
@@ -85,7 +76,7 @@ describe("request ids", function()
   end)
 
   it("keeps the caller's id on errors without a response", function()
-    local client = functions.new({ base_url = "http://127.0.0.1:" .. closed_port(),
+    local client = functions.new({ base_url = gateway.closed_url(),
                                    headers = { ["X-Request-Id"] = "mine-123" } })
     local _, err = client:try_invoke("echo", {})
     assert.equals("NETWORK_ERROR", err.code)
@@ -94,12 +85,12 @@ describe("request ids", function()
   end)
 
   it("puts the id in prepare's request and hands it to a Lua transport", function()
-    local client = new()
+    local client = gw:new()
     local req = assert(client:prepare("echo", {}))
     assert.matches(UUID4, req.request_id)
     assert.equals(req.request_id, req.headers["X-Request-Id"])
     local got
-    local lua_client = new({ transport = function(request)
+    local lua_client = gw:new({ transport = function(request)
       got = request
       return nil, "NETWORK_ERROR", "unplugged"
     end })
@@ -108,7 +99,7 @@ describe("request ids", function()
     assert.matches(UUID4, got.headers["X-Request-Id"])
     assert.equals(got.headers["X-Request-Id"], err.request_id)
     -- a transport answer without X-Request-Id: info falls back to the id sent
-    local plain = new({ transport = function(request)
+    local plain = gw:new({ transport = function(request)
       got = request
       return { status = 200, headers = { ["content-type"] = "application/json" }, body = "{}" }
     end })
@@ -120,7 +111,7 @@ describe("request ids", function()
   end)
 
   it("makes 1000 unique, well-formed ids over 1000 calls", function()
-    local client = new()
+    local client = gw:new()
     local calls = {}
     for i = 1, 1000 do calls[i] = { "echo", { i = i } } end
     local seen, n = {}, 0

@@ -5,20 +5,13 @@ local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local socket = require "socket"
 
-local API_KEY = "test-api-key"
+local API_KEY = gateway.API_KEY
 
-local closed_port = gateway.closed_port
 
 describe("retry", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
-
-  local function new(opts)
-    local o = { base_url = gw.url, token = API_KEY, timeout = 10 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return functions.new(o)
-  end
+  local gw = gateway.for_describe({ reset = true, client_defaults = function(g)
+    return { base_url = g.url, token = API_KEY, timeout = 10 }
+  end })
 
   -- Log entries of the gateway under request id `id`.
   local function runs_of(id)
@@ -36,7 +29,7 @@ describe("retry", function()
   end
 
   it("is off by default: a rate-limit refusal comes back with retry_after", function()
-    local client = new()
+    local client = gw:new()
     drain_rps(client)
     local _, err = client:try_invoke("limited_rps", {})
     assert.equals("EXCEED_RATELIMIT", err.code)
@@ -47,7 +40,7 @@ describe("retry", function()
   end)
 
   it("sends a rate-limited call again after Retry-After; it ran once", function()
-    local client = new({ retry = { attempts = 3, base_delay = 0.05, max_delay = 0.5 } })
+    local client = gw:new({ retry = { attempts = 3, base_delay = 0.05, max_delay = 0.5 } })
     drain_rps(client)
     local t0 = socket.gettime()
     local result, info = client:invoke("limited_rps", {})
@@ -62,13 +55,13 @@ describe("retry", function()
   end)
 
   it("takes the per-call option over the client's, and false turns it off", function()
-    local client = new({ retry = { attempts = 3 } })
+    local client = gw:new({ retry = { attempts = 3 } })
     drain_rps(client)
     local _, err = client:try_invoke("limited_rps", {}, { retry = false })
     assert.equals("EXCEED_RATELIMIT", err.code)
     assert.equals(1, err.attempts)
     client:close()
-    local plain = new()
+    local plain = gw:new()
     gw:reset()
     drain_rps(plain)
     local _, info = plain:invoke("limited_rps", {}, { retry = { attempts = 2 } })
@@ -77,7 +70,7 @@ describe("retry", function()
   end)
 
   it("retries a call over its concurrency limit once the slot is free", function()
-    local client = new({ retry = { attempts = 5, base_delay = 0.05 } })
+    local client = gw:new({ retry = { attempts = 5, base_delay = 0.05 } })
     local sleeper = client:start("limited_concurrency", { ms = 400 })
     local deadline = socket.gettime() + 5
     while (gw:invocations().in_flight.limited_concurrency or 0) < 1 do
@@ -95,7 +88,7 @@ describe("retry", function()
   end)
 
   it("does not wait past the call's timeout: Retry-After beyond it ends the call", function()
-    local client = new({ timeout = 0.5, retry = { attempts = 3 } })
+    local client = gw:new({ timeout = 0.5, retry = { attempts = 3 } })
     drain_rps(client)
     local t0 = socket.gettime()
     local _, err = client:try_invoke("limited_rps", {})
@@ -108,7 +101,7 @@ describe("retry", function()
   it("retries connection refused (nothing sent) and fails after all attempts", function()
     local ids = {}
     local client = functions.new({
-      base_url = "http://127.0.0.1:" .. closed_port(), timeout = 5,
+      base_url = gateway.closed_url(), timeout = 5,
       retry = { attempts = 4, base_delay = 0.01, max_delay = 0.05 },
       on_request = function(s) ids[#ids + 1] = s.request_id .. "#" .. s.attempt end,
     })
@@ -122,7 +115,7 @@ describe("retry", function()
   end)
 
   it("never retries SYS_ERR, a 5xx, or a timeout after the request was sent", function()
-    local client = new({ retry = { attempts = 5, base_delay = 0.01 } })
+    local client = gw:new({ retry = { attempts = 5, base_delay = 0.01 } })
     local _, err = client:try_invoke("fault_sys_err", {})
     assert.equals("SYS_ERR", err.code)
     assert.equals(1, err.attempts)
@@ -144,7 +137,7 @@ describe("retry", function()
 
   it("in invoke_all, a call waiting to retry does not hold up the others", function()
     local finished = {}
-    local client = new({
+    local client = gw:new({
       retry = { attempts = 3, base_delay = 0.05 },
       on_response = function(s) finished[#finished + 1] = s.name end,
     })
@@ -168,7 +161,7 @@ describe("retry", function()
 
   it("sends a started call again without blocking poll or the event loop", function()
     local attempts = {}
-    local client = new({ retry = { attempts = 3, base_delay = 0.05 },
+    local client = gw:new({ retry = { attempts = 3, base_delay = 0.05 },
                          on_request = function(s) attempts[#attempts + 1] = s.attempt end })
     drain_rps(client)
     attempts = {}
@@ -202,11 +195,11 @@ describe("retry", function()
   it("refuses bad options", function()
     for _, bad in ipairs({ { attempts = 0 }, { attempts = 1.5 }, { base_delay = -1 },
                            { tries = 2 }, "yes" }) do
-      local ok, err = pcall(new, { retry = bad })
+      local ok, err = pcall(gw.new, gw, { retry = bad })
       assert.is_false(ok)
       assert.equals("INVALID_ARGUMENT", err.code)
     end
-    local client = new()
+    local client = gw:new()
     local _, err = client:try_invoke("echo", {}, { retry = { attempts = 101 } })
     assert.equals("INVALID_ARGUMENT", err.code)
     local _, serr = client:try_start("echo", {}, { retry = { attempts = 0 } })

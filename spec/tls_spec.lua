@@ -3,33 +3,24 @@
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
-local fixture = require "spec.support.fixture"
 local has = assertions.has
 local assert_error = assertions.assert_error
 
-local API_KEY = fixture.API_KEY
+local API_KEY = gateway.API_KEY
 local SECRET = "SeCrEt-T0ken-tls-0b7e"
 local HOST = "test-env.api.tcloudbasegateway.com"
-local NONE = fixture.NONE -- drops a default option in new()
+local NONE = gateway.NONE -- drops a default option in gw:new()
 
 describe("TLS", function()
   -- https to the gateway's TLS listener under the real host name, trusting the run's CA.
-  local fx = fixture.new({ tls = true }, function(gw)
-    return { base_url = "https://" .. HOST .. ":" .. gw.tls_port,
-             resolve = { HOST .. ":" .. gw.tls_port .. ":127.0.0.1" },
-             ca_file = gw.ca_file, token = API_KEY, timeout = 5 }
-  end)
-  local gw
-  local new = fx.new
-
-  lazy_setup(function()
-    gw = fx.start()
-  end)
-
-  lazy_teardown(fx.stop)
+  local gw = gateway.for_describe({ tls = true, client_defaults = function(gw)
+    local o = gw:at(HOST, "https")
+    o.token, o.timeout = API_KEY, 5
+    return o
+  end })
 
   it("verifies the gateway with ca_file and speaks HTTP/2", function()
-    local c = new()
+    local c = gw:new()
     local r, info = c:invoke("inspect", { tls = true })
     assert.same({ tls = true }, r.event)
     assert.equals(HOST .. ":" .. gw.tls_port, r.headers.host)
@@ -42,7 +33,7 @@ describe("TLS", function()
   end)
 
   it("reuses the TLS connection: no second handshake", function()
-    local c = new()
+    local c = gw:new()
     local _, first = c:invoke("echo", {})
     local _, second = c:invoke("echo", {})
     assert.is_true(first.timings.tls > 0)
@@ -58,7 +49,7 @@ describe("TLS", function()
       .. gateway.quote(gw.ca_file)):gsub("%s", "")
     assert.matches("^%x+$", hash)
     gateway.run("cp " .. gateway.quote(gw.ca_file) .. " " .. gateway.quote(dir .. "/" .. hash .. ".0"))
-    local c = new({ ca_file = NONE, ca_path = dir })
+    local c = gw:new({ ca_file = NONE, ca_path = dir })
     local ok, r = pcall(c.invoke, c, "echo", { via = "ca_path" })
     c:close()
     gateway.run("rm -rf " .. gateway.quote(dir))
@@ -67,13 +58,13 @@ describe("TLS", function()
   end)
 
   it("accepts the IP address the certificate names", function()
-    local c = new({ base_url = gw.tls_url, resolve = NONE })
+    local c = gw:new({ base_url = gw.tls_url, resolve = NONE })
     assert.same({ ip = 1 }, c:invoke("echo", { ip = 1 }))
     c:close()
   end)
 
   it("keeps using one h2 connection with http2 = 'prior-knowledge' over https", function()
-    local c = new({ http2 = "prior-knowledge" })
+    local c = gw:new({ http2 = "prior-knowledge" })
     local _, first = c:invoke("echo", {})
     local r, second = c:invoke("echo", { n = 2 })
     assert.same({ n = 2 }, r)
@@ -84,7 +75,7 @@ describe("TLS", function()
   end)
 
   it("speaks HTTP/1.1 over TLS with http2 = false", function()
-    local c = new({ http2 = false })
+    local c = gw:new({ http2 = false })
     local _, info = c:invoke("echo", {})
     assert.equals("keep-alive", info.headers.connection)
     c:close()
@@ -93,7 +84,7 @@ describe("TLS", function()
   describe("TLS_ERROR", function()
     local function tls_error(opts, fragment)
       gw:reset()
-      local c = new(opts)
+      local c = gw:new(opts)
       local _, err = c:try_invoke("echo", {})
       c:close()
       assert_error(err, "TLS_ERROR", fragment)
@@ -111,8 +102,9 @@ describe("TLS", function()
 
     it("on a host name the certificate does not name", function()
       local other = "wrong-name.example.com"
-      tls_error({ base_url = "https://" .. other .. ":" .. gw.tls_port, token = SECRET,
-                  resolve = { other .. ":" .. gw.tls_port .. ":127.0.0.1" } }, other)
+      local opts = gw:at(other, "https")
+      opts.token = SECRET
+      tls_error(opts, other)
     end)
 
     it("when ca_file does not exist", function()
@@ -125,7 +117,7 @@ describe("TLS", function()
   end)
 
   it("plain http to the TLS port is an HTTP_ERROR from nginx", function()
-    local c = new({ base_url = "http://127.0.0.1:" .. gw.tls_port, resolve = NONE })
+    local c = gw:new({ base_url = "http://127.0.0.1:" .. gw.tls_port, resolve = NONE })
     local _, err = c:try_invoke("echo", {})
     assert_error(err, "HTTP_ERROR")
     assert.equals(400, err.status)

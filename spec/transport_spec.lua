@@ -2,7 +2,6 @@
 -- The request the core builds, how a response table becomes a result or an error,
 -- and what a misbehaving transport gets (TRANSPORT_ERROR).
 local gateway = require "spec.support.gateway"
-local fixture = require "spec.support.fixture"
 local functions = require "cloudbase.functions"
 local assertions = require "spec.support.assertions"
 local has = assertions.has
@@ -44,14 +43,7 @@ local function curl_transport(request)
 end
 
 describe("Lua transport", function()
-  local fx = fixture.new()
-  local gw
-
-  lazy_setup(function()
-    gw = fx.start()
-  end)
-
-  lazy_teardown(fx.stop)
+  local gw = gateway.for_describe()
 
   describe("the request it is given", function()
     it("holds the method, URL, headers, JSON body and timeouts", function()

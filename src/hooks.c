@@ -27,15 +27,20 @@ static void set_string(lua_State *L, const char *key, const char *value) {
     lua_setfield(L, -2, key);
 }
 
+/* Push the hook `key` and return 1 when it is set; else 0, nothing pushed. */
+static int hooked(lua_State *L, int uv, const char *key) {
+    lua_getfield(L, uv, key);
+    if (lua_isfunction(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* Push the hook `key` and a summary table with the fields both summaries share, and
  * return 1; or return 0 (nothing pushed) when the hook is unset. */
 static int begin(lua_State *L, int uv, const char *key, const char *event, const request_facts *f) {
-    const char *name = f->url ? strstr(f->url, FUNCTIONS_PATH) : NULL;
-    lua_getfield(L, uv, key);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
+    const char *name;
+    if (!hooked(L, uv, key)) return 0;
+    name = f->url ? strstr(f->url, FUNCTIONS_PATH) : NULL;
     lua_createtable(L, 0, 12);
     set_string(L, "event", event);
     set_string(L, "method", f->method);
@@ -111,6 +116,8 @@ void cbf_hooks_request(lua_State *L, int uv, cbf_client *c, const cbf_request *r
 void cbf_hooks_response(lua_State *L, int uv, cbf_client *c, const cbf_request *req, int outcome,
                         int ok, int attempts, long long started_ms) {
     request_facts f = facts_of(req);
+    if (!hooked(L, uv, CBF_UV_ON_RESPONSE)) return; /* no clock read for nobody */
+    lua_pop(L, 1);
     response_hook(L, uv, c, &f, outcome, ok, attempts,
                   (double)(cbf_loop_clock_ms() - started_ms) / 1000.0);
 }

@@ -47,42 +47,53 @@ static int each_header(record *r, line_fn fn, void *ud) {
 
 typedef struct {
     lua_State *L;
-    const char *name;
-    size_t len;
-    int found;
+    const char *const *names; /* lower-case */
+    int n;
+    int base; /* values go to base + 1 .. base + n */
 } lookup;
 
 /* Repeated headers are joined with ", ", as in info.headers. */
 static int match_header(char *name, size_t nlen, const char *v, size_t vlen, void *ud) {
     lookup *q = ud;
-    size_t i;
-    if (nlen != q->len) return 0;
-    for (i = 0; i < nlen; i++)
-        if (tolower((unsigned char)name[i]) != q->name[i]) return 0;
-    if (q->found) {
-        lua_pushliteral(q->L, ", ");
-        lua_pushlstring(q->L, v, vlen);
-        lua_concat(q->L, 3);
-    } else {
-        lua_pushlstring(q->L, v, vlen);
-        q->found = 1;
+    int k;
+    for (k = 0; k < q->n; k++) {
+        const char *want = q->names[k];
+        size_t i;
+        for (i = 0; i < nlen && want[i] && tolower((unsigned char)name[i]) == want[i]; i++) continue;
+        if (i < nlen || want[i]) continue;
+        if (lua_isnil(q->L, q->base + k + 1)) {
+            lua_pushlstring(q->L, v, vlen);
+        } else {
+            lua_pushvalue(q->L, q->base + k + 1);
+            lua_pushliteral(q->L, ", ");
+            lua_pushlstring(q->L, v, vlen);
+            lua_concat(q->L, 3);
+        }
+        lua_replace(q->L, q->base + k + 1);
+        return 0;
     }
     return 0;
 }
 
-const char *cbf_info_header(lua_State *L, int idx, const char *name) {
+void cbf_info_headers(lua_State *L, int idx, const char *const *names, int n) {
     record *r = (record *)luaL_testudata(L, idx, RECORD_MT);
     lookup q;
+    int k;
     if (!r) {
-        lua_getfield(L, idx, name);
-        return lua_tostring(L, -1);
+        if (idx < 0) idx = lua_gettop(L) + idx + 1; /* the pushes below move the top */
+        for (k = 0; k < n; k++) lua_getfield(L, idx, names[k]);
+        return;
     }
     q.L = L;
-    q.name = name;
-    q.len = strlen(name);
-    q.found = 0;
+    q.names = names;
+    q.n = n;
+    q.base = lua_gettop(L);
+    for (k = 0; k < n; k++) lua_pushnil(L);
     each_header(r, match_header, &q);
-    if (!q.found) lua_pushnil(L);
+}
+
+const char *cbf_info_header(lua_State *L, int idx, const char *name) {
+    cbf_info_headers(L, idx, &name, 1);
     return lua_tostring(L, -1);
 }
 

@@ -17,6 +17,8 @@ void cbf_info_push_record(lua_State *L, const char *headers, size_t len, const c
 /* Push the value of header `name` (lower-case) from a headers table or a record at
  * `idx`, or nil. Returns the string, which lives as long as the pushed value. */
 const char *cbf_info_header(lua_State *L, int idx, const char *name);
+/* The same for n names at once, in one pass over a record: pushes n values, in order. */
+void cbf_info_headers(lua_State *L, int idx, const char *const *names, int n);
 /* Give the info table on top of the stack its headers and timings: a table at `src`
  * is set as info.headers; a record makes both appear on first access. */
 void cbf_info_attach(lua_State *L, int src);

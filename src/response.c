@@ -116,10 +116,13 @@ static int push_http_failure(lua_State *L, int uv, const cbf_response *r,
 
 /* Pushes its outcome above two slots it uses itself (request id, content type). */
 static int finish(lua_State *L, int uv, const cbf_response *r) {
+    static const char *const wanted[] = {"x-request-id", "content-type"};
     int id_slot = lua_gettop(L) + 1;
-    const char *request_id = cbf_info_header(L, r->headers, "x-request-id");
-    const char *content_type = cbf_info_header(L, r->headers, "content-type");
+    const char *request_id, *content_type;
     char mt[128];
+    cbf_info_headers(L, r->headers, wanted, 2);
+    request_id = lua_tostring(L, id_slot);
+    content_type = lua_tostring(L, id_slot + 1);
     if (!request_id && r->sent_id && *r->sent_id) {
         lua_pushstring(L, r->sent_id);
         lua_replace(L, id_slot);

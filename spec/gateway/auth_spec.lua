@@ -5,9 +5,7 @@ local LOCKED = "locked-env.api.tcloudbasegateway.com"
 local NOKEYS = "nokeys-env.api.tcloudbasegateway.com"
 
 describe("gateway identity", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json" },
-    function(started) gw = started end)
+  local gw = gateway.for_describe()
 
   local function assert_error(res, status, code)
     assert.equals(status, res.status, res.body)

@@ -4,9 +4,7 @@ local gateway = require "spec.support.gateway"
 local MB = 1024 * 1024
 
 describe("gateway request body", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function assert_param_invalid(res)
     assert.equals(400, res.status)

@@ -6,9 +6,7 @@ local ALLOWED = "http://localhost:5173"
 local OTHER = "https://evil.example"
 
 describe("gateway CORS", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function preflight(path, origin, request_headers)
     local headers = { "Origin: " .. origin, "Access-Control-Request-Method: POST" }

@@ -4,9 +4,7 @@ local cjson = require "cjson"
 local socket = require "socket"
 
 describe("gateway fault functions", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json" },
-    function(started) gw = started end)
+  local gw = gateway.for_describe()
 
   it("fault_slow answers after event.ms", function()
     local t0 = socket.gettime()

@@ -2,9 +2,7 @@
 local gateway = require "spec.support.gateway"
 
 describe("gateway invocation log", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   it("starts empty after a reset", function()
     local log = gw:invocations()

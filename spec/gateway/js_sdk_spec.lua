@@ -70,9 +70,8 @@ local function entries_with(log, id)
 end
 
 describe("@cloudbase/js-sdk against the gateway", function()
-  local gw, skip
-  gateway.for_describe({ config = "gateway/test/config.json" },
-    function(started) gw = started end)
+  local skip
+  local gw = gateway.for_describe()
   lazy_setup(function()
     skip = prepare()
   end)

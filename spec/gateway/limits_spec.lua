@@ -6,9 +6,7 @@ local socket = require "socket"
 local LIMITED = "limited-env.api.tcloudbasegateway.com"
 
 describe("gateway rate limits", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function assert_limited(res, code, retry_after)
     assert.equals(429, res.status, res.body)

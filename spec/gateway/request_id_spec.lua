@@ -2,12 +2,10 @@
 -- malformed one is never echoed and the gateway makes its own.
 local gateway = require "spec.support.gateway"
 
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local UUID = require("spec.support.assertions").UUID
 
 describe("gateway request ids", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function last_entry()
     local entries = gw:invocations().entries

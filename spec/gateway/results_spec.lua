@@ -3,9 +3,7 @@ local gateway = require "spec.support.gateway"
 local socket = require "socket"
 
 describe("gateway results", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   it("echo returns the request body bytes verbatim as application/json", function()
     local bodies = {

@@ -13,9 +13,7 @@ local function assert_error(res, status, code)
 end
 
 describe("gateway routing", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json" },
-    function(started) gw = started end)
+  local gw = gateway.for_describe()
 
   describe("function names", function()
     local good = { "ab", "a1", "A-b_c9", "echo", "x" .. string.rep("y", 58) .. "z" }

@@ -2,9 +2,7 @@
 local gateway = require "spec.support.gateway"
 
 describe("gateway security rules", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   -- expected[function][credential] = true (runs) | false (EXCEED_AUTHORITY)
   local expected = {

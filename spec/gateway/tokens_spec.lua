@@ -6,13 +6,7 @@ local socket = require "socket"
 local ROTATE = "rotate-env.api.tcloudbasegateway.com"
 
 describe("gateway token lifecycle", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json" },
-    function(started) gw = started end)
-
-  before_each(function()
-    gw:reset_all()
-  end)
+  local gw = gateway.for_describe({ reset = "all" })
 
   local function refresh(token, host)
     return gw:request({ path = "/auth/v1/token", method = "POST", host = host,

@@ -3,9 +3,7 @@ local gateway = require "spec.support.gateway"
 local socket = require "socket"
 
 describe("gateway transports", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", tls = true, h2c = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ tls = true, h2c = true })
 
   local function tls_invoke(host, extra)
     local args = { "--cacert", gw.ca_file, "--resolve",
@@ -15,6 +13,21 @@ describe("gateway transports", function()
     end
     return gw:invoke("echo", '{"tls":true}', {
       url = "https://" .. host .. ":" .. gw.tls_port .. "/v1/functions/echo", args = args })
+  end
+
+  -- The lines "<status> <connections>[ <HTTP version>]" of curl's -w: each must be 200
+  -- (and `version`, when given); returns how many there are and the connections opened.
+  local function tally(out, version)
+    local count, connects = 0, 0
+    for code, n, v in out:gmatch("(%d+) (%d+) ?(%S*)\n") do
+      assert.equals("200", code)
+      if version then
+        assert.equals(version, v)
+      end
+      count = count + 1
+      connects = connects + tonumber(n)
+    end
+    return count, connects
   end
 
   it("serves the real URL form over https, verified against the run's CA, via h2", function()
@@ -82,12 +95,7 @@ describe("gateway transports", function()
     local out = gateway.run("curl -sS -H 'Authorization: Bearer test-api-key' -d '{}' "
       .. "-o /dev/null -w '%{http_code} %{num_connects}\\n' "
       .. gateway.quote(gw.url .. "/v1/functions/hello?n=[1-2000]"))
-    local count, connects = 0, 0
-    for code, n in out:gmatch("(%d+) (%d+)\n") do
-      assert.equals("200", code)
-      count = count + 1
-      connects = connects + tonumber(n)
-    end
+    local count, connects = tally(out)
     assert.equals(2000, count)
     assert.equals(1, connects)
   end)
@@ -100,13 +108,7 @@ describe("gateway transports", function()
       .. "-d '{\"ms\":500}' -o /dev/null -w '%{http_code} %{num_connects} %{http_version}\\n' "
       .. gateway.quote(gw.tls_url .. "/v1/functions/sleep?n=[1-150]") .. " 2>/dev/null")
     local elapsed = socket.gettime() - t0
-    local count, connects = 0, 0
-    for code, n, v in out:gmatch("(%d+) (%d+) (%S+)\n") do
-      assert.equals("200", code)
-      assert.equals("2", v)
-      count = count + 1
-      connects = connects + tonumber(n)
-    end
+    local count, connects = tally(out, "2")
     assert.equals(150, count)
     -- curl opens a few connections before it learns it can multiplex.
     assert.is_true(connects < 100, connects .. " connections for 150 requests")
@@ -119,13 +121,7 @@ describe("gateway transports", function()
       .. " -H 'Authorization: Bearer test-api-key' -d '{}' "
       .. "-o /dev/null -w '%{http_code} %{num_connects} %{http_version}\\n' "
       .. gateway.quote(gw.tls_url .. "/v1/functions/hello?n=[1-500]"))
-    local count, connects = 0, 0
-    for code, n, v in out:gmatch("(%d+) (%d+) (%S+)\n") do
-      assert.equals("200", code)
-      assert.equals("2", v)
-      count = count + 1
-      connects = connects + tonumber(n)
-    end
+    local count, connects = tally(out, "2")
     assert.equals(500, count)
     assert.equals(1, connects)
   end)

@@ -2,9 +2,7 @@
 local gateway = require "spec.support.gateway"
 
 describe("gateway versions", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   local function call(qualifier)
     local headers = { "Content-Type: application/json" }

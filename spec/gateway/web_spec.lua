@@ -2,9 +2,7 @@
 local gateway = require "spec.support.gateway"
 
 describe("gateway web functions", function()
-  local gw
-  gateway.for_describe({ config = "gateway/test/config.json", reset = true },
-    function(started) gw = started end)
+  local gw = gateway.for_describe({ reset = true })
 
   it("passes method, sub-path, query, headers and body; answers with the function's HTTP",
     function()

@@ -4,31 +4,19 @@ local functions = require "cloudbase.functions"
 local hostile = require "spec.support.hostile"
 
 describe("against a hostile server", function()
-  local server, client
-
-  lazy_setup(function()
-    server = hostile.start()
-    client = functions.new { base_url = server.url, token = "hostile-token", http2 = false,
-      max_response_size = 1024 * 1024, timeout = 5 }
-  end)
-
-  lazy_teardown(function()
-    if client then
-      client:close()
-    end
-    if server then
-      server:stop()
-    end
-  end)
+  local server = hostile.for_describe({ client = "once", client_defaults = function(s)
+    return { base_url = s.url, token = "hostile-token", http2 = false,
+             max_response_size = 1024 * 1024, timeout = 5 }
+  end })
 
   local function works_afterwards()
-    local result, info = client:invoke("ok", {})
+    local result, info = server.client:invoke("ok", {})
     assert.same({ ok = true }, result)
     assert.equal(200, info.status)
   end
 
   local function fails_with(code, name, opts)
-    local result, err = client:try_invoke(name, {}, opts)
+    local result, err = server.client:try_invoke(name, {}, opts)
     assert.is_nil(result)
     assert.is_true(functions.is_error(err), tostring(err))
     assert.equal(code, err.code, tostring(err))
@@ -45,7 +33,7 @@ describe("against a hostile server", function()
   end)
 
   it("reads a chunked body", function()
-    assert.same({ ok = true }, client:invoke("chunked", {}))
+    assert.same({ ok = true }, server.client:invoke("chunked", {}))
     works_afterwards()
   end)
 
@@ -58,7 +46,7 @@ describe("against a hostile server", function()
   end)
 
   it("skips 1xx responses before the final one", function()
-    local result, info = client:invoke("informational", {})
+    local result, info = server.client:invoke("informational", {})
     assert.same({ ok = true }, result)
     assert.equal(200, info.status)
     assert.is_nil(info.headers.link)
@@ -74,7 +62,7 @@ describe("against a hostile server", function()
   end)
 
   it("a trickled body within the timeout is read whole", function()
-    assert.same({ ok = true }, client:invoke("trickle", {}))
+    assert.same({ ok = true }, server.client:invoke("trickle", {}))
   end)
 
   it("never follows a redirect: HTTP_ERROR with the status", function()
@@ -93,7 +81,7 @@ describe("against a hostile server", function()
   end)
 
   it("the same cases in one invoke_all each end with their own outcome", function()
-    local list = client:invoke_all({
+    local list = server.client:invoke_all({
       { "ok", {} }, { "shortbody", {} }, { "garbage", {} }, { "chunked", {} },
       { "badstatus", {} }, { "reset", {} }, { "ok", {} },
     }, { concurrency = 3 })
@@ -118,7 +106,7 @@ describe("against a hostile server", function()
     it("fails the call instead of sending it again (invoke)", function()
       works_afterwards() -- leaves a kept-alive connection for the next call to reuse
       local before = server:count("dropreused")
-      local result, err = client:try_invoke("dropreused", { n = 1 })
+      local result, err = server.client:try_invoke("dropreused", { n = 1 })
       assert.is_nil(result)
       check(err)
       assert.equal(before + 1, server:count("dropreused"))
@@ -128,7 +116,7 @@ describe("against a hostile server", function()
     it("fails the call instead of sending it again (a GET without a body)", function()
       works_afterwards()
       local before = server:count("dropreused")
-      local result, err = client:try_invoke("dropreused", nil, { webfn = true, method = "GET" })
+      local result, err = server.client:try_invoke("dropreused", nil, { webfn = true, method = "GET" })
       assert.is_nil(result)
       check(err)
       assert.equal(before + 1, server:count("dropreused"))
@@ -138,7 +126,7 @@ describe("against a hostile server", function()
     it("fails the call instead of sending it again (invoke_all)", function()
       works_afterwards()
       local before = server:count("dropreused")
-      local list = client:invoke_all({ { "dropreused", {} } })
+      local list = server.client:invoke_all({ { "dropreused", {} } })
       check(list[1].error)
       assert.equal(before + 1, server:count("dropreused"))
       works_afterwards()

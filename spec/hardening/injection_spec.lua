@@ -10,25 +10,13 @@ local BAD_VALUES = { "a\rb", "a\nb", "a\0b", "a\1b", "a\31b", "a\127b", "a\r\nX-
 local BAD_TOKENS = { "", "a b", "a:b", "a\0b", "a\rb", "a\nb", "a\tb", "a\127b", "a(b", "\0" }
 
 describe("injection audit", function()
-  local server, client
-
-  lazy_setup(function()
-    server = hostile.start()
-    client = functions.new { base_url = server.url, token = "secret-token", http2 = false }
-  end)
-
-  lazy_teardown(function()
-    if client then
-      client:close()
-    end
-    if server then
-      server:stop()
-    end
-  end)
+  local server = hostile.for_describe({ client = "once", client_defaults = function(s)
+    return { base_url = s.url, token = "secret-token", http2 = false }
+  end })
 
   -- The call is refused with `code` by every entry point, and nothing reaches the server.
   local function refused(code, name, payload, opts, c)
-    c = c or client
+    c = c or server.client
     local before = #server:requests()
     local result, err = c:try_invoke(name, payload, opts)
     assert.is_nil(result)
@@ -144,7 +132,7 @@ describe("injection audit", function()
 
   it("keeps paths whose dots are not whole segments", function()
     for _, p in ipairs { "/a..b", "/...", "/.well-known/x", "/a/b.", "/%2e%2e%2e", "/.a/" } do
-      local request = assert(client:prepare("record", nil, { webfn = true, path = p }))
+      local request = assert(server.client:prepare("record", nil, { webfn = true, path = p }))
       assert.equal(server.url .. "/v1/functions/record" .. p, request.url)
     end
   end)

@@ -23,8 +23,7 @@ describe("`<close>` on the client from inside its callbacks", function()
     return
   end
 
-  local server
-  hostile.for_describe(function(s) server = s end)
+  local server = hostile.for_describe()
 
   local function is_closed(client)
     local result, err = client:try_invoke("ok", {})
@@ -36,12 +35,12 @@ describe("`<close>` on the client from inside its callbacks", function()
   it("from a token function, during invoke and invoke_all", function()
     local client
     local token = closing(function() return client end, function() return "t" end)
-    client = functions.new { base_url = server.url, http2 = false, token = token }
+    client = server:new { token = token }
     local result, err = client:try_invoke("ok", {})
     assert.is_nil(result)
     assert.equal("INVALID_ARGUMENT", err.code)
     is_closed(client)
-    client = functions.new { base_url = server.url, http2 = false, token = token }
+    client = server:new { token = token }
     local list = client:invoke_all({ { "ok", {} }, { "ok", {} }, { "ok", {} } }, { concurrency = 3 })
     assert.equal(3, #list)
     for i = 1, 3 do
@@ -70,7 +69,7 @@ describe("`<close>` on the client from inside its callbacks", function()
       local client
       local codec = { encode = functions.json.encode, decode = functions.json.decode }
       codec[which] = closing(function() return client end, functions.json[which])
-      client = functions.new { base_url = server.url, http2 = false, json = codec }
+      client = server:new { json = codec }
       local list = client:invoke_all({ { "ok", { a = 1 } }, { "ok", { a = 2 } }, { "ok", {} } },
         { concurrency = 3 })
       assert.equal(3, #list)
@@ -78,7 +77,7 @@ describe("`<close>` on the client from inside its callbacks", function()
         assert.is_true(list[i].ok or list[i].error.code == "INVALID_ARGUMENT")
       end
       is_closed(client)
-      client = functions.new { base_url = server.url, http2 = false, json = codec }
+      client = server:new { json = codec }
       local result, err = client:try_invoke("ok", { a = 1 })
       assert.is_true(result ~= nil or err.code == "INVALID_ARGUMENT")
       is_closed(client)

@@ -14,15 +14,7 @@ local function raising_index()
 end
 
 describe("client lifetime", function()
-  local server
-  hostile.for_describe(function(s) server = s end)
-
-  local function new(opts)
-    opts = opts or {}
-    opts.base_url = opts.base_url or server.url
-    opts.http2 = false
-    return functions.new(opts)
-  end
+  local server = hostile.for_describe()
 
   local function closed_now(client)
     local result, err = client:try_invoke("ok", {})
@@ -53,7 +45,7 @@ describe("client lifetime", function()
 
       it("a token function, during invoke and invoke_all", function()
         local client
-        client = new { token = function() finish(client) return "t" end }
+        client = server:new { token = function() finish(client) return "t" end }
         local result, err = client:try_invoke("ok", {})
         if closes then
           assert.is_nil(result)
@@ -62,7 +54,7 @@ describe("client lifetime", function()
         else
           assert.same({ ok = true }, result)
         end
-        client = new { token = function() finish(client) return "t" end }
+        client = server:new { token = function() finish(client) return "t" end }
         local list = client:invoke_all({ { "ok", {} }, { "ok", {} }, { "ok", {} } }, { concurrency = 2 })
         assert.equal(3, #list)
         for i = 1, 3 do
@@ -73,13 +65,13 @@ describe("client lifetime", function()
 
       it("a Lua transport, during invoke, invoke_all and a nested call", function()
         local client
-        client = new { transport = function()
+        client = server:new { transport = function()
           finish(client)
           return { status = 200, headers = { ["content-type"] = "application/json" }, body = "{}" }
         end }
         assert.same({}, client:invoke("ok", {}))
         if closes then closed_now(client) end
-        client = new { transport = function()
+        client = server:new { transport = function()
           finish(client)
           return { status = 200, headers = { ["content-type"] = "application/json" }, body = "{}" }
         end }
@@ -99,10 +91,10 @@ describe("client lifetime", function()
             finish(client)
             return codec_real[which](v)
           end
-          client = new { json = codec }
+          client = server:new { json = codec }
           local result, err = client:try_invoke("ok", { a = 1 })
           assert.is_true(result ~= nil or err.code == "INVALID_ARGUMENT")
-          client = new { json = codec }
+          client = server:new { json = codec }
           local list = client:invoke_all({ { "ok", {} }, { "ok", {} }, { "ok", {} } }, { concurrency = 3 })
           assert.equal(3, #list)
           if closes then closed_now(client) else client:close() end
@@ -111,7 +103,7 @@ describe("client lifetime", function()
 
       it("a token function during prepare", function()
         local client
-        client = new { token = function() finish(client) return "t" end }
+        client = server:new { token = function() finish(client) return "t" end }
         local request, err = client:prepare("ok", {})
         if closes then
           assert.is_nil(request)
@@ -126,14 +118,14 @@ describe("client lifetime", function()
   end
 
   it("a closed client's try_invoke, prepare and process return nil, err", function()
-    local client = new()
+    local client = server:new()
     client:close()
     closed_now(client)
   end)
 
   it("a busy client's try_invoke, prepare and process return nil, err", function()
     local client, inner, nest = nil, {}, true
-    client = new { token = function()
+    client = server:new { token = function()
       if not nest then
         return "t"
       end
@@ -168,7 +160,7 @@ describe("client lifetime", function()
     end)
 
     it("on per-call options, invoke_all calls and invoke_all options is never consulted", function()
-      local client = new()
+      local client = server:new()
       local opts = raising_index()
       assert.same({ ok = true }, client:invoke("ok", {}, opts))
       assert.same({ ok = true }, (client:try_invoke("ok", {}, opts)))
@@ -190,7 +182,7 @@ describe("client lifetime", function()
         end
         return functions.json[k]
       end })
-      local client = new { json = codec }
+      local client = server:new { json = codec }
       armed = true
       for _ = 1, 5 do
         local result, err = client:try_invoke("ok", { a = 1 })
@@ -208,12 +200,12 @@ describe("client lifetime", function()
 
     it("on a raised error object's __tostring is contained", function()
       local bad = setmetatable({}, { __tostring = function() error("__tostring raised") end })
-      local client = new { transport = function() error(bad) end }
+      local client = server:new { transport = function() error(bad) end }
       local result, err = client:try_invoke("ok", {})
       assert.is_nil(result)
       assert.equal("TRANSPORT_ERROR", err.code)
       client:close()
-      client = new { token = function() error(bad) end }
+      client = server:new { token = function() error(bad) end }
       result, err = client:try_invoke("ok", {})
       assert.is_nil(result)
       assert.equal("TOKEN_ERROR", err.code)

@@ -8,7 +8,6 @@
 local gateway = require "spec.support.gateway"
 local functions = require "cloudbase.functions"
 
-local API_KEY = "test-api-key"
 local CALLS = 200
 local CONCURRENCY = 16
 local SLEEP_MS = 300     -- 200 calls at 16 in flight: about 4 s of work
@@ -124,8 +123,8 @@ describe("a gateway killed during invoke_all", function()
   before_each(function()
     run_dir = os.tmpname()
     os.remove(run_dir)
-    gw = gateway.start { config = "gateway/test/config.json", run_dir = run_dir }
-    client = functions.new { base_url = gw.url, token = API_KEY, timeout = 5, connect_timeout = 2 }
+    gw = gateway.start { run_dir = run_dir }
+    client = gw:new { connect_timeout = 2 }
   end)
 
   after_each(function()

@@ -4,21 +4,14 @@
 -- handlers and spec/nginx/harness.lua for the server.
 local gateway = require "spec.support.gateway"
 local harness = require "spec.nginx.harness"
-local socket = require "socket"
-
-local function closed_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
+local closed_port = gateway.closed_port
 
 describe("cloudbase.functions in nginx", function()
-  local gw, srv
+  local srv
+  local gw = gateway.for_describe({ tls = true })
 
   lazy_setup(function()
     assert(harness.available())
-    gw = gateway.start({ config = "gateway/test/config.json", tls = true })
     srv = harness.start({ settings = { gw_url = gw.url, gw_port = gw.port, tls_port = gw.tls_port,
                                        ca_file = gw.ca_file, closed_port = closed_port() } })
   end)
@@ -26,9 +19,6 @@ describe("cloudbase.functions in nginx", function()
   lazy_teardown(function()
     if srv then
       srv:stop()
-    end
-    if gw then
-      gw:stop()
     end
   end)
 

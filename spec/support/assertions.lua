@@ -1,8 +1,12 @@
--- Checks the module's specs share.
+-- Checks the specs share. The module is loaded only by the checks of its error objects,
+-- so the gateway's own specs can use the rest.
 local assert = require "luassert"
-local functions = require "cloudbase.functions"
 
 local M = {}
+
+-- A request id: any UUID, and a version 4 (random) one.
+M.UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+M.UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 -- s holds fragment, literally.
 function M.has(s, fragment)
@@ -12,6 +16,7 @@ end
 -- Checks an error object (its metatable, code and, if given, a message fragment);
 -- returns it.
 function M.assert_error(err, code, fragment)
+  local functions = require "cloudbase.functions"
   assert.is_true(functions.is_error(err), "not an Error object: " .. tostring(err))
   assert.equals(functions.Error, getmetatable(err))
   assert.equals(code, err.code, tostring(err))

@@ -1,19 +1,42 @@
--- Start and drive the local CloudBase gateway emulator from busted specs.
+-- The one set-up for specs: start and drive the local CloudBase gateway emulator, make
+-- clients of the module against it, run child interpreters of this run.
 --
 --   local gateway = require "spec.support.gateway"
---   local gw = gateway.start{ config = "gateway/test/config.json", tls = true, h2c = true }
---   gw.url, gw.port, gw.tls_url, gw.tls_port, gw.ca_file, gw.h2c_url, gw.h2c_port, gw.run_dir
---   gw:invocations()   -- decoded GET /_gateway/invocations
---   gw:reset()         -- DELETE /_gateway/invocations
---   gw:request{...}    -- one HTTP request through curl (see below)
---   gw:stop()
 --
+--   -- A gateway for one describe block: started before its first test, stopped after its
+--   -- last; `gw` is the same table before and after, its fields filled in at the start.
+--   local gw = gateway.for_describe{ tls = true, h2c = true, reset = true, client = "once" }
+--   gw.url, gw.port, gw.tls_url, gw.tls_port, gw.ca_file, gw.h2c_url, gw.h2c_port, gw.run_dir
+--   gw:new{ timeout = 1 }   -- functions.new: the client defaults overridden by these
+--                           (several tables: each overrides those before)
+--   gw.client               -- with client = "once" | "each": a client made and closed for you
+--   gw:at(host[, "https"])  -- base_url and resolve that reach it under a real host name
+--   gw:count(name)          -- how often the gateway ran function `name`
+--   gw:invocations()        -- decoded GET /_gateway/invocations
+--   gw:reset()              -- DELETE /_gateway/invocations (reset = true: before each test)
+--   gw:reset_all()          -- DELETE /_gateway/state: the log and the tokens (reset = "all")
+--   gw:request{...}         -- one HTTP request through curl (see below)
+--
+--   local other = gateway.start{ keepalive_timeout = 1 }  -- one the spec stops itself
+--   other:stop()
+--
+--   gateway.lua_child(script, args, env)  -- run a Lua file in a child of this interpreter
+--   gateway.lua_code(code, args, env)     -- the same for a string of Lua
+--   gateway.closed_url(), gateway.trap()  -- where nothing listens; where nothing answers
+--   gateway.for_scope(start, opts)        -- for_describe's life for any server (hostile.lua)
+--
+-- spec/README.md maps the specs to the public surface and shows this module in use.
 -- Every gateway started here is stopped when the Lua state closes or
 -- os.exit runs, and bin/cloudbase-gateway's watcher stops it if this process
 -- dies, so a failing spec never leaves nginx running.
 local cjson = require "cjson"
 
 local M = {}
+
+-- The API key gateway/test/config.json accepts.
+M.API_KEY = "test-api-key"
+-- As an option value given to gw:new: drop that default.
+M.NONE = {}
 
 local function repo_root()
   local source = debug.getinfo(1, "S").source
@@ -68,6 +91,11 @@ function M.closed_port()
   local _, port = s:getsockname()
   s:close()
   return tonumber(port)
+end
+
+-- A loopback URL nobody listens on.
+function M.closed_url()
+  return "http://127.0.0.1:" .. M.closed_port()
 end
 
 -- True while a live (non-zombie) process is in process group `pgid`; nginx's
@@ -236,7 +264,7 @@ function Gateway:invoke(name, body, opts)
   end
   o.body = body or "{}"
   if o.token == nil then
-    o.token = "test-api-key"
+    o.token = M.API_KEY
   end
   if o.token == false then
     o.token = nil
@@ -253,7 +281,7 @@ function Gateway:invoke_many(name, body, n, opts)
   local tmp = os.tmpname()
   write_file(tmp, type(body) == "table" and cjson.encode(body) or body or "{}")
   local args = { "curl", "-sS", "--max-time", "60", "-X", "POST",
-                 "-H", quote("Authorization: Bearer " .. (opts.token or "test-api-key")),
+                 "-H", quote("Authorization: Bearer " .. (opts.token or M.API_KEY)),
                  "-H", quote("Content-Type: application/json"),
                  "--data-binary", quote("@" .. tmp), "-w", quote("\n@@%{http_code}@@\n") }
   for _, h in ipairs(opts.headers or {}) do
@@ -304,9 +332,50 @@ function Gateway:stop()
   end
 end
 
--- start{ config=, tls=, h2c=, port=, run_dir=, nginx= } -> gateway
--- Raises with the script's stderr when the gateway does not start.
-function M.start(opts)
+-- The client options every gw:new starts from, unless for_describe's `client_defaults`
+-- says otherwise: the gateway's plain URL, the test API key and a 5 s timeout.
+function Gateway:client_defaults()
+  return { base_url = self.url, token = M.API_KEY, timeout = 5 }
+end
+
+-- server:new(opts, ...) -> functions.new(server:client_defaults() overridden by each
+-- table given, in order); an option given as gateway.NONE drops that default. The
+-- method of every server a spec makes clients of (Gateway, the hostile server).
+function M.new_client(server, ...)
+  local o = server:client_defaults()
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do
+      if v == M.NONE then
+        o[k] = nil
+      else
+        o[k] = v
+      end
+    end
+  end
+  return require("cloudbase.functions").new(o)
+end
+Gateway.new = M.new_client
+
+-- gw:at(host) -> the client options that reach this gateway's plain listener under the
+-- host name `host` (base_url, and resolve to loopback); gw:at(host, "https") its TLS
+-- listener, trusting the run's throw-away CA.
+function Gateway:at(host, scheme)
+  local tls = scheme == "https"
+  local port = tls and self.tls_port or self.port
+  return { base_url = (tls and "https" or "http") .. "://" .. host .. ":" .. port,
+           resolve = { host .. ":" .. port .. ":127.0.0.1" },
+           ca_file = tls and self.ca_file or nil }
+end
+
+-- How often the gateway ran function `name` (its invocation log's count).
+function Gateway:count(name)
+  return self:invocations().counts[name] or 0
+end
+
+-- start{ config=, tls=, h2c=, port=, run_dir=, nginx=, keepalive_timeout= } -> gateway
+-- config defaults to gateway/test/config.json. Raises with the script's stderr when the
+-- gateway does not start. `into` (for for_describe) is the table to fill in.
+function M.start(opts, into)
   opts = opts or {}
   local config = opts.config or "gateway/test/config.json"
   if config:sub(1, 1) ~= "/" then
@@ -333,7 +402,8 @@ function M.start(opts)
   local out, ok = run(table.concat(cmd, " ") .. " 2>" .. quote(errfile))
   local err = read_file(errfile) or ""
   os.remove(errfile)
-  local gw = setmetatable({ owns_run_dir = opts.run_dir == nil }, Gateway)
+  local gw = setmetatable(into or {}, Gateway)
+  gw.owns_run_dir = opts.run_dir == nil
   for key, value in out:gmatch("([%w_]+)=([^\n]*)") do
     gw[key] = tonumber(value) and key:match("port$") and tonumber(value) or value
   end
@@ -350,26 +420,115 @@ function M.start(opts)
   return gw
 end
 
--- The gateway of one describe block: started before its first test (lazy_setup),
--- stopped after its last (lazy_teardown), its invocation log cleared before each test
--- when opts.reset is set. `set(gw)` hands the running gateway to the specs.
-function M.for_describe(opts, set)
+-- for_scope(start, opts) -> server: the server of one describe block, returned at once
+-- and filled in by start(opts, server) before the block's first test (lazy_setup),
+-- stopped (server:stop()) after its last (lazy_teardown). Any server works whose
+-- start fills in the table it is given and whose table has :new (see new_client); opts:
+--   client = "once"         server.client = server:new() for the whole block, closed after it
+--   client = "each"         a fresh server.client for each test, closed after it
+--   client_defaults = function(server) -> the options server:new starts from
+--   reset = true | "all"    server:reset() (or server:reset_all()) before each test
+-- and whatever start takes.
+function M.for_scope(start, opts)
+  opts = opts or {}
   local busted = require "busted"
-  local gw
+  local server, started = {}, false
+  if opts.client_defaults then
+    server.client_defaults = opts.client_defaults
+  end
+  local function close_client()
+    if server.client then
+      server.client:close()
+      server.client = nil
+    end
+  end
   busted.lazy_setup(function()
-    gw = M.start(opts)
-    set(gw)
+    start(opts, server)
+    started = true
+    if opts.client == "once" then
+      server.client = server:new()
+    end
   end)
   busted.lazy_teardown(function()
-    if gw then
-      gw:stop()
+    close_client()
+    if started then
+      server:stop()
     end
   end)
   if opts.reset then
     busted.before_each(function()
-      gw:reset()
+      if opts.reset == "all" then
+        server:reset_all()
+      else
+        server:reset()
+      end
     end)
   end
+  if opts.client == "each" then
+    busted.before_each(function()
+      server.client = server:new()
+    end)
+    busted.after_each(close_client)
+  end
+  return server
+end
+
+-- The gateway of one describe block (for_scope of start): gateway/test/config.json
+-- unless opts.config says otherwise, plus start's options.
+function M.for_describe(opts)
+  return M.for_scope(M.start, opts)
+end
+
+---------------------------------------------------------------------------
+-- Child interpreters and other helpers of client specs.
+
+-- lua_child(script, args, env) -> output (stdout and stderr), ok: runs the Lua file
+-- `script` with this run's interpreter (lv.command: make asan's is an instrumented host)
+-- and module paths, the list `args` as its arguments and `env` ({ NAME = value }) added
+-- to its environment.
+function M.lua_child(script, args, env)
+  local lv = require "spec.support.lua_version"
+  local parts = { "env" }
+  for k, v in pairs(env or {}) do
+    parts[#parts + 1] = k .. "=" .. quote(v)
+  end
+  parts[#parts + 1] = lv.child_env()
+  parts[#parts + 1] = lv.command .. " " .. quote(script)
+  for _, a in ipairs(args or {}) do
+    parts[#parts + 1] = quote(a)
+  end
+  local out, ok = run(table.concat(parts, " ") .. " 2>&1")
+  return out, ok
+end
+
+-- lua_code(code, args, env): lua_child of a file holding `code`, removed afterwards.
+function M.lua_code(code, args, env)
+  local script = os.tmpname()
+  write_file(script, code)
+  local out, ok = M.lua_child(script, args, env)
+  os.remove(script)
+  return out, ok
+end
+
+-- A listener that never answers: it tells whether anything connected to it.
+function M.trap()
+  local s = assert(require("socket").bind("127.0.0.1", 0))
+  s:settimeout(0)
+  local _, port = s:getsockname()
+  return {
+    url = "http://127.0.0.1:" .. port,
+    connected = function()
+      local conn = s:accept()
+      if conn then
+        conn:close()
+        return true
+      end
+      return false
+    end,
+    close = function()
+      s:close()
+    end,
+  }
 end
 
 return M

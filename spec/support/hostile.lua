@@ -6,7 +6,8 @@
 --   server:requests()        -- every request read so far: { { raw =, line =, name = } }
 --   server:count(name)       -- how many requests for scenario `name`
 --   server:stop()
---   hostile.for_describe(function(s) server = s end) -- start in lazy_setup, stop after
+--   server:new{ token = "t" }  -- a client of it: base_url, http2 = false, then these
+--   local server = hostile.for_describe{ client = "once" } -- gateway.for_scope's options
 --
 -- The server runs with HOSTILE_LUA (default lua5.4, which has luasocket here) and exits
 -- on its own after max_seconds, so a crashed spec run cannot leave it behind.
@@ -52,6 +53,12 @@ function Server:count(name)
   return n
 end
 
+-- HTTP/1.1: the server speaks nothing else.
+function Server:client_defaults()
+  return { base_url = self.url, http2 = false }
+end
+Server.new = gateway.new_client
+
 function Server:stop()
   if self.pid then
     os.execute("kill " .. self.pid .. " 2>/dev/null")
@@ -63,7 +70,8 @@ function Server:stop()
   end
 end
 
-function M.start(opts)
+-- start(opts, into): opts.max_seconds (default 180); `into` is the table to fill in.
+function M.start(opts, into)
   opts = opts or {}
   local lua = os.getenv("HOSTILE_LUA") or "lua5.4"
   local dir = os.tmpname()
@@ -76,7 +84,8 @@ function M.start(opts)
   local p = assert(io.popen(cmd, "r"))
   local pid = tonumber(p:read("*l"))
   p:close()
-  local server = setmetatable({ pid = pid, dir = dir }, Server)
+  local server = setmetatable(into or {}, Server)
+  server.pid, server.dir = pid, dir
   for _ = 1, 100 do
     local port = read_file(dir .. "/port")
     if port then
@@ -91,19 +100,9 @@ function M.start(opts)
   error("hostile server did not start: " .. why)
 end
 
--- Start one server for the enclosing describe block and stop it after; `set` gets it.
-function M.for_describe(set)
-  local busted = require "busted"
-  local server
-  busted.lazy_setup(function()
-    server = M.start()
-    set(server)
-  end)
-  busted.lazy_teardown(function()
-    if server then
-      server:stop()
-    end
-  end)
+-- The server of the enclosing describe block: gateway.for_scope of start.
+function M.for_describe(opts)
+  return gateway.for_scope(M.start, opts)
 end
 
 return M
