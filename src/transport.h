@@ -10,10 +10,15 @@
  *             came, push an error object and return -1.
  * cbf_response_finish (response.c) then turns the response into `result, info`.
  *
- * The transports: transport_curl.c (cbf_transfer_start; cbf_transfer_outcome, whose
- * receive half is cbf_invoke_finish) on the client's loop, and transport_lua.c
- * (cbf_request_push; cbf_lua_response_read) for a function(request) -> response,
- * which is how lua/cloudbase/functions/ngx.lua sends over cosockets. */
+ * The transports:
+ *   libcurl   transport_curl.h: cbf_transfer_start sends on the client's loop;
+ *             cbf_transfer_outcome_of says what came back, and cbf_invoke_finish
+ *             (invoke.c) pushes it as above.
+ *   Lua       transport_lua.h: cbf_request_push hands the request to a
+ *             function(request) -> response; cbf_lua_response_read receives. The
+ *             cosocket transport (lua/cloudbase/functions/ngx.lua) is such a function.
+ * They are not called through one table of function pointers: libcurl's attempts run
+ * on a loop that C drives, a Lua transport's in Lua frames that may yield. */
 #ifndef CBF_TRANSPORT_H
 #define CBF_TRANSPORT_H
 
