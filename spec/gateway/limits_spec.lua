@@ -174,9 +174,7 @@ describe("gateway rate limits", function()
   }
   for _, case in ipairs(broken) do
     it("refuses " .. (case.fn or case.top) .. " when nginx starts", function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. gateway.quote(dir)))
+      local dir = gateway.tmpdir()
       local fh = assert(io.open(dir .. "/echo.lua", "w"))
       fh:write("return function(event) return event end\n")
       fh:close()

@@ -85,6 +85,15 @@ local function run(cmd)
 end
 M.run = run
 
+-- A new empty directory; the caller removes it (run("rm -rf " .. quote(dir))).
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local out, ok = run("mkdir -p " .. quote(dir) .. " 2>&1")
+  assert(ok, out)
+  return dir
+end
+
 -- A loopback port nobody listens on: bound, then closed at once.
 function M.closed_port()
   local s = assert(require("socket").bind("127.0.0.1", 0))
