@@ -80,9 +80,7 @@ describe("a host that caps Lua's memory through its allocator", function()
 
   it("sees the module's buffers, caps them, and gets every byte back", function()
     local script = dir .. "/script.lua"
-    local fh = assert(io.open(script, "wb"))
-    fh:write("MODULE_DIR = " .. string.format("%q", "./" .. build) .. "\n", SCRIPT)
-    fh:close()
+    gateway.write_file(script, "MODULE_DIR = " .. string.format("%q", "./" .. build) .. "\n", SCRIPT)
     local out, ok = sh(dir .. "/capped_host " .. script)
     assert.is_true(ok, out)
     assert.matches("capped host: ok", out)

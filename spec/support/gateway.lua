@@ -66,9 +66,10 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-local function write_file(path, text)
+-- write_file(path, text, ...): the strings, one after the other, as the whole file.
+local function write_file(path, ...)
   local fh = assert(io.open(path, "wb"))
-  fh:write(text)
+  fh:write(...)
   fh:close()
 end
 M.write_file = write_file
