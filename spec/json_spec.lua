@@ -187,17 +187,11 @@ describe("functions.json", function()
     it("decodes and encodes the same under a comma decimal-point locale", function()
       -- A de_DE locale is compiled into a temporary directory (localedef, package
       -- locales) and a child interpreter runs the checks with LOCPATH pointing there.
-      local dir = os.tmpname()
-      os.remove(dir)
-      local function sh(cmd)
-        local out, ok = gateway.run(cmd .. " 2>&1")
-        return out, ok
-      end
-      local out, ok = sh(("mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8"):format(dir, dir))
+      local dir = gateway.tmpdir()
+      local out, ok = gateway.run("localedef -i de_DE -f UTF-8 " .. gateway.quote(dir .. "/de_DE.UTF-8")
+        .. " 2>&1")
       assert(ok, out)
-      local script = dir .. "/check.lua"
-      local f = assert(io.open(script, "w"))
-      f:write([[
+      out, ok = gateway.lua_code([[
         local json = require("cloudbase.functions").json
         assert(os.setlocale("de_DE.UTF-8", "numeric"), "locale not found")
         assert(os.setlocale(nil, "numeric") == "de_DE.UTF-8", "the locale is not in force")
@@ -209,10 +203,8 @@ describe("functions.json", function()
         assert(json.encode(1.5e-300) == "1.5e-300" and json.encode(0.1) == "0.1")
         assert(json.encode({ x = 2.5 }) == '{"x":2.5}')
         print("ok")
-      ]])
-      f:close()
-      out, ok = gateway.lua_child(script, {}, { LOCPATH = dir })
-      sh("rm -rf " .. dir)
+      ]], {}, { LOCPATH = dir })
+      gateway.run("rm -rf " .. gateway.quote(dir))
       assert(ok, out)
       assert.equal("ok\n", out)
     end)

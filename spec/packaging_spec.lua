@@ -53,10 +53,9 @@ describe("packaging", function()
       :format(src, env, version, tree, ROCKSPEC, vars))
     assert.is_true(ok, out)
     local script = src .. "/check.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(("package.cpath = %q .. package.cpath\n"):format(tree .. "/lib/lua/" .. version .. "/?.so;"),
+    gateway.write_file(script,
+      ("package.cpath = %q .. package.cpath\n"):format(tree .. "/lib/lua/" .. version .. "/?.so;"),
       "local f = require 'cloudbase.functions' print(f.version, ", check, ")\n")
-    f:close()
     out, ok = run(lv.command .. " " .. gateway.quote(script))
     -- install.bin: the command, run through luarocks' wrapper with the tree's paths
     local cli, cli_ok = run(("cd / && eval \"$(%sluarocks --lua-version %s --tree %s path)\" && "

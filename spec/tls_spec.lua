@@ -43,10 +43,8 @@ describe("TLS", function()
   end)
 
   it("verifies with ca_path (a hashed certificate directory)", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local hash = gateway.run("mkdir -p " .. gateway.quote(dir) .. " && openssl x509 -hash -noout -in "
-      .. gateway.quote(gw.ca_file)):gsub("%s", "")
+    local dir = gateway.tmpdir()
+    local hash = gateway.run("openssl x509 -hash -noout -in " .. gateway.quote(gw.ca_file)):gsub("%s", "")
     assert.matches("^%x+$", hash)
     gateway.run("cp " .. gateway.quote(gw.ca_file) .. " " .. gateway.quote(dir .. "/" .. hash .. ".0"))
     local c = gw:new({ ca_file = NONE, ca_path = dir })

@@ -174,17 +174,11 @@ describe("gateway rate limits", function()
   }
   for _, case in ipairs(broken) do
     it("refuses " .. (case.fn or case.top) .. " when nginx starts", function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. gateway.quote(dir)))
-      local fh = assert(io.open(dir .. "/echo.lua", "w"))
-      fh:write("return function(event) return event end\n")
-      fh:close()
-      fh = assert(io.open(dir .. "/config.json", "w"))
-      fh:write("{" .. (case.top or "") .. '"envs":{"e":{"api_keys":["k"],'
+      local dir = gateway.tmpdir()
+      gateway.write_file(dir .. "/echo.lua", "return function(event) return event end\n")
+      gateway.write_file(dir .. "/config.json", "{" .. (case.top or "") .. '"envs":{"e":{"api_keys":["k"],'
         .. '"functions":{"echo":{"file":"echo.lua"' .. (case.fn and "," .. case.fn or "")
         .. "}}}}}")
-      fh:close()
       local ok, err = pcall(gateway.start, { config = dir .. "/config.json" })
       gateway.run("rm -rf " .. gateway.quote(dir))
       assert.is_false(ok)

@@ -1,11 +1,10 @@
 -- The module's own memory comes from the Lua state's allocator: a host whose allocator
 -- counts and caps memory (capped_host.c, built here) sees the buffers, can stop them
 -- with its cap (a structured OUT_OF_MEMORY, never a crash), and gets every byte back.
+local gateway = require "spec.support.gateway"
+
 local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return out, ok == true or code == 0
+  return gateway.run(cmd .. " 2>&1")
 end
 
 local SCRIPT = [=[
@@ -67,9 +66,7 @@ describe("a host that caps Lua's memory through its allocator", function()
 
   local dir
   lazy_setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
+    dir = gateway.tmpdir()
     local out, ok = sh("cc -std=c99 -O1 -Wall -Werror $(pkg-config --cflags lua5.4) "
       .. "spec/hardening/capped_host.c -o " .. dir .. "/capped_host $(pkg-config --libs lua5.4)")
     assert(ok, out)
@@ -83,9 +80,7 @@ describe("a host that caps Lua's memory through its allocator", function()
 
   it("sees the module's buffers, caps them, and gets every byte back", function()
     local script = dir .. "/script.lua"
-    local fh = assert(io.open(script, "wb"))
-    fh:write("MODULE_DIR = " .. string.format("%q", "./" .. build) .. "\n", SCRIPT)
-    fh:close()
+    gateway.write_file(script, "MODULE_DIR = " .. string.format("%q", "./" .. build) .. "\n", SCRIPT)
     local out, ok = sh(dir .. "/capped_host " .. script)
     assert.is_true(ok, out)
     assert.matches("capped host: ok", out)

@@ -66,9 +66,10 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-local function write_file(path, text)
+-- write_file(path, text, ...): the strings, one after the other, as the whole file.
+local function write_file(path, ...)
   local fh = assert(io.open(path, "wb"))
-  fh:write(text)
+  fh:write(...)
   fh:close()
 end
 M.write_file = write_file
@@ -84,6 +85,15 @@ local function run(cmd)
   return text or out, code == 0, code
 end
 M.run = run
+
+-- A new empty directory; the caller removes it (run("rm -rf " .. quote(dir))).
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local out, ok = run("mkdir -p " .. quote(dir) .. " 2>&1")
+  assert(ok, out)
+  return dir
+end
 
 -- A loopback port nobody listens on: bound, then closed at once.
 function M.closed_port()

@@ -74,9 +74,7 @@ end
 function M.start(opts, into)
   opts = opts or {}
   local lua = os.getenv("HOSTILE_LUA") or "lua5.4"
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  local dir = gateway.tmpdir()
   local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]+$") or "spec/support"
   local cmd = string.format("%s %s %s %d </dev/null >/dev/null 2>>%s & echo $!", lua,
     shell_quote(here .. "/hostile_server.lua"), shell_quote(dir), opts.max_seconds or 180,
