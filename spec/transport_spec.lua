@@ -231,6 +231,12 @@ describe("Lua transport", function()
       transport_error(function() error({ 1 }) end)
     end)
 
+    it("keeps a long reason whole (no fixed message buffer)", function()
+      local reason = string.rep("r", 400) .. "<end>"
+      local err = transport_error(function() error(reason, 0) end)
+      assert.equals("transport function failed: " .. reason, err.message)
+    end)
+
     local garbage = {
       { "a string", "HTTP/1.1 200 OK" },
       { "a number", 200 },

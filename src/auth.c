@@ -5,7 +5,6 @@
 
 #include "error.h"
 #include "hooks.h"
-#include "invoke.h"
 #include "json.h"
 #include "options.h"
 #include "request.h"
@@ -240,7 +239,7 @@ static int refresh(lua_State *L, cbf_client *c, int state) {
     rc = build_refresh(L, c, state, t);
     if (rc == 0) {
         cbf_retry_begin(&t->retry, NULL, t->req.timeout);
-        rc = cbf_invoke_attach(L, c, t);
+        rc = cbf_client_attach(L, c, t);
     }
     if (rc) {
         cbf_client_unclaim(t);

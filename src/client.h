@@ -95,6 +95,10 @@ cbf_transfer *cbf_client_idle_transfer(cbf_client *c);
 void cbf_client_claim(cbf_client *c, cbf_transfer *t);
 /* The call is over with t: idle again, owned by nobody. */
 void cbf_client_unclaim(cbf_transfer *t);
+/* Start t (its t->req) on the client's loop: one more attempt. Returns 0, or -1 with
+ * an error pushed (t is then cleared). Calls (invoke.c) and token refreshes (auth.c)
+ * both go through here. */
+int cbf_client_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
 /* Give a transfer back to the pool: off the loop if on it, cleared, owned by nobody. */
 void cbf_client_detach(cbf_client *c, cbf_transfer *t);
 /* Free the handles, transfers and settings (idempotent); `closed` is the caller's. */

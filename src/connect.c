@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "invoke.h"
 #include "options.h"
 #include "transport_curl.h"
 
@@ -75,7 +74,7 @@ static int run_warmups(lua_State *L, cbf_client *c, cbf_transfer **ts, size_t n,
         }
         /* HTTP/1.1 extra connections: a new one each, not the one just warmed. */
         cbf_transfer_fresh_connect(ts[i], fresh);
-        if (cbf_invoke_attach(L, c, ts[i])) {
+        if (cbf_client_attach(L, c, ts[i])) {
             rc = -1;
             break;
         }

@@ -59,23 +59,11 @@ int cbf_invoke_token(lua_State *L, cbf_client *c, int uv) {
     return 0;
 }
 
-int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
-    const char *why = NULL, *code = cbf_transfer_start(t, c->loop, &why);
-    if (!code) {
-        t->attached = 1;
-        t->retry.tries++;
-        return 0;
-    }
-    cbf_error_push(L, code, why, 0, NULL, NULL, 0);
-    cbf_transfer_clear(t);
-    return -1;
-}
-
 int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
                      const cbf_retry_policy *policy) {
     cbf_retry_begin(&t->retry, policy, t->req.timeout);
     cbf_hooks_request(L, uv, c, &t->req, 1);
-    return cbf_invoke_attach(L, c, t);
+    return cbf_client_attach(L, c, t);
 }
 
 int cbf_invoke_policy(lua_State *L, cbf_client *c, int opts, cbf_retry_policy *out) {
@@ -137,7 +125,7 @@ int cbf_invoke_again(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
 int cbf_invoke_resend(lua_State *L, cbf_client *c, int uv, cbf_transfer *t) {
     prepare_retry(t);
     cbf_hooks_request(L, uv, c, &t->req, t->retry.tries + 1);
-    return cbf_invoke_attach(L, c, t);
+    return cbf_client_attach(L, c, t);
 }
 
 /* Send t->req through libcurl until an attempt's outcome is final; waits between

@@ -20,11 +20,8 @@ void cbf_invoke_method_args(lua_State *L, cbf_call_args *a);
 /* Push the call's credential (cbf_request_token); the token function may have closed
  * the client, which fails the call. Returns 0, or -1 with an error pushed. */
 int cbf_invoke_token(lua_State *L, cbf_client *c, int uv);
-/* Configure t for t->req and start it on the client's loop. Returns 0, or -1 with an
- * error pushed (t is then cleared). */
-int cbf_invoke_attach(lua_State *L, cbf_client *c, cbf_transfer *t);
 /* A call's first attempt: its retry state begins (policy NULL: no retry), on_request
- * runs, then cbf_invoke_attach. */
+ * runs, then cbf_client_attach. */
 int cbf_invoke_start(lua_State *L, cbf_client *c, int uv, cbf_transfer *t,
                      const cbf_retry_policy *policy);
 /* The retry policy of a call: its opts.retry over the client's. 0, or -1 with an

@@ -4,7 +4,6 @@
  * however it ends. The pool of transfers is handed out here too. */
 #include "client.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "call.h"
@@ -32,6 +31,18 @@ void cbf_client_call_begin(cbf_client *c) { c->calls++; }
 
 void cbf_client_call_end(cbf_client *c) {
     if (--c->calls == 0 && c->closed) cbf_client_release(c);
+}
+
+int cbf_client_attach(lua_State *L, cbf_client *c, cbf_transfer *t) {
+    const char *why = NULL, *code = cbf_transfer_start(t, c->loop, &why);
+    if (!code) {
+        t->attached = 1;
+        t->retry.tries++;
+        return 0;
+    }
+    cbf_error_push(L, code, why, 0, NULL, NULL, 0);
+    cbf_transfer_clear(t);
+    return -1;
 }
 
 void cbf_client_detach(cbf_client *c, cbf_transfer *t) {
@@ -155,11 +166,11 @@ int cbf_client_guarded(lua_State *L, lua_CFunction body, int raise) {
     if (!cbf_error_is(L, -1)) {
         /* Not one of ours: a memory error, or caller code raising on a path that has
          * no error of its own. */
-        char msg[200];
-        snprintf(msg, sizeof msg, "caller-supplied code raised: %.150s",
-                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
-        cbf_error_push(L, status == LUA_ERRMEM ? CBF_E_OUT_OF_MEMORY : CBF_E_INVALID_ARGUMENT,
-                       status == LUA_ERRMEM ? "not enough memory" : msg, 0, NULL, NULL, 0);
+        if (status == LUA_ERRMEM)
+            cbf_error_push(L, CBF_E_OUT_OF_MEMORY, "not enough memory", 0, NULL, NULL, 0);
+        else
+            cbf_error_pushf(L, CBF_E_INVALID_ARGUMENT, "caller-supplied code raised: %s",
+                            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
         lua_replace(L, -2);
     }
     return cbf_error_fail(L, 0);

@@ -134,12 +134,11 @@ static int finish(lua_State *L, int uv, const cbf_response *r) {
         lua_pushnil(L);
     } else if (is_json_type(mt)) {
         if (decode_body(L, uv, r->body, r->body_len) != 0) {
-            char msg[320];
-            snprintf(msg, sizeof msg, "response body is not valid JSON: %s",
-                     lua_tostring(L, -1));
+            lua_pushfstring(L, "response body is not valid JSON: %s", lua_tostring(L, -1));
+            cbf_error_push(L, CBF_E_INVALID_RESPONSE, lua_tostring(L, -1), r->status, request_id,
+                           r->body, r->body_len);
+            lua_replace(L, -3); /* over the decoder's message; the new one goes too */
             lua_pop(L, 1);
-            cbf_error_push(L, CBF_E_INVALID_RESPONSE, msg, r->status, request_id, r->body,
-                           r->body_len);
             return -1;
         }
     } else {

@@ -151,12 +151,11 @@ static int settle(lua_State *L, cbf_client *c, int uv, int req, int ok, int resp
     int base = lua_gettop(L), rc = -1, n;
     const char *sent_id;
     cbf_response r;
-    char msg[200];
     lua_getfield(L, req, "request_id");
     sent_id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (!ok) {
-        snprintf(msg, sizeof msg, "transport function failed: %.150s", cbf_error_describe(L, resp));
-        cbf_error_push(L, CBF_E_TRANSPORT_ERROR, msg, 0, NULL, NULL, 0);
+        cbf_error_pushf(L, CBF_E_TRANSPORT_ERROR, "transport function failed: %s",
+                        cbf_error_describe(L, resp));
     } else if (lua_isnil(L, resp)) { /* nil, code, message: the transport's own failure */
         const char *code = lua_isstring(L, resp + 1) ? lua_tostring(L, resp + 1) : CBF_E_NETWORK_ERROR;
         const char *why = lua_isstring(L, resp + 2) ? lua_tostring(L, resp + 2) : "transport failed";
