@@ -1,6 +1,8 @@
 -- The source's shape, kept (issue 7): headers include one another without cycles; the
 -- I/O seam (src/transport.h) keeps libcurl inside the curl transport; the module entry
--- alone assembles the client's method tables.
+-- alone assembles the client's method tables; local error codes are spelled only in
+-- their table; the built module exports its entry point and nothing else.
+local lv = require "spec.support.lua_version"
 local source = require "spec.support.source"
 local read = source.read
 
@@ -150,5 +152,37 @@ describe("source structure", function()
     end
     assert.same({ "module.c" }, assemblers)
     assert.is_nil(read("src/client.c"):find('#include "invoke.h"', 1, true), "client.c includes invoke.h")
+  end)
+
+  it("spells the local error codes only in their table (src/error_codes.h)", function()
+    local codes = {}
+    for code in read("src/error_codes.h"):gmatch("X%(([A-Z_]+),") do
+      codes[#codes + 1] = code
+    end
+    assert.is_true(#codes >= 13)
+    for _, path in ipairs(sources()) do
+      if base(path) ~= "error_codes.h" then
+        local text = read(path)
+        for _, code in ipairs(codes) do
+          assert.is_nil(text:find('"' .. code .. '"', 1, true), base(path) .. " spells " .. code)
+        end
+      end
+    end
+  end)
+
+  it("exports luaopen_cloudbase_functions and nothing else", function()
+    local nm = io.popen("nm -D --defined-only " .. (os.getenv("MODULE_BUILD") or "build/" .. lv.id)
+      .. "/cloudbase/functions.so 2>/dev/null")
+    local out = nm:read("*a")
+    nm:close()
+    if out == "" then
+      pending("nm is not available")
+      return
+    end
+    local symbols = {}
+    for name in out:gmatch("%x+ [TDBRW] (%S+)") do
+      symbols[#symbols + 1] = name
+    end
+    assert.same({ "luaopen_cloudbase_functions" }, symbols)
   end)
 end)
