@@ -1,5 +1,5 @@
 /* The module's local error codes, one line each with its README meaning. The README's
- * error table has one row per line here (spec/hardening/errors_spec.lua compares them).
+ * error table has one row per line here (spec/docs_spec.lua compares them).
  * Codes the gateway sends are passed through verbatim and are not listed. */
 #ifndef CBF_ERROR_CODES_H
 #define CBF_ERROR_CODES_H

@@ -1,5 +1,5 @@
 -- Reading the checkout's own files, for the specs that check the source against itself
--- and the README (docs_spec, structure_spec, hardening/errors_spec).
+-- and the README (docs_spec, structure_spec).
 local M = {}
 
 -- The whole file at `path` (relative to the checkout).
