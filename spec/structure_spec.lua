@@ -2,6 +2,7 @@
 -- I/O seam (src/transport.h) keeps libcurl inside the curl transport; the module entry
 -- alone assembles the client's method tables; local error codes are spelled only in
 -- their table; the built module exports its entry point and nothing else.
+local gateway = require "spec.support.gateway"
 local lv = require "spec.support.lua_version"
 local source = require "spec.support.source"
 local read = source.read
@@ -171,10 +172,8 @@ describe("source structure", function()
   end)
 
   it("exports luaopen_cloudbase_functions and nothing else", function()
-    local nm = io.popen("nm -D --defined-only " .. (os.getenv("MODULE_BUILD") or "build/" .. lv.id)
-      .. "/cloudbase/functions.so 2>/dev/null")
-    local out = nm:read("*a")
-    nm:close()
+    local out = gateway.run("nm -D --defined-only " .. gateway.quote((os.getenv("MODULE_BUILD")
+      or "build/" .. lv.id) .. "/cloudbase/functions.so") .. " 2>/dev/null")
     if out == "" then
       pending("nm is not available")
       return
